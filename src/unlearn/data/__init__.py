@@ -1,0 +1,1 @@
+"""Data: sources (one registry), seeded splits, exact corruption, and the DataModule."""

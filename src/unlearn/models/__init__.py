@@ -1,0 +1,1 @@
+"""Architectures (one registry) and the one classification LightningModule."""

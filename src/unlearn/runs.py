@@ -1,0 +1,57 @@
+"""Where artifacts live and how they are keyed, so sweeps share upstream models safely.
+
+A stage's directory is named by a hash of exactly the config that determines its weights
+(dataset split, corruption, arch, recipe, seeds, precision; not paths, worker counts or
+eval batch sizes). Identical requests therefore find the same directory, different ones
+never collide, and a finished artifact is never written twice. A file lock serialises
+concurrent sweep jobs that want the same stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+# Keys that say where or how fast, never what: they stay out of cache keys.
+VOLATILE_KEYS = frozenset({"root", "num_workers", "eval_batch_size", "download", "data_dir"})
+
+
+def _strip(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _strip(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0])) if k not in VOLATILE_KEYS}
+    if isinstance(obj, (list, tuple)):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def cache_key(material: Mapping[str, Any]) -> str:
+    """Stable 16-hex-digit key of a (nested) config mapping."""
+    blob = json.dumps(_strip(material), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Exclusive lock on ``directory`` across processes (jobs of one sweep, parallel launchers)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_json_new(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON atomically; refuse to replace a file that already exists."""
+    if path.exists():
+        raise FileExistsError(f"{path} exists; not overwriting it (use a new run directory)")
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
+    os.replace(tmp, path)

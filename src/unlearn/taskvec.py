@@ -1,0 +1,82 @@
+"""Task-vector arithmetic on state dicts (spec 4).
+
+A task vector is a dict of float tensors ``finetuned - reference`` over the keys an arch
+allows: BatchNorm modules are left out whole (weights, biases and running statistics all
+stay at the reference model's values) and so is any prefix the arch excludes (a frozen
+zero-shot head). Everything is computed on CPU in float32, so vectors from GPU runs,
+mixed precision or DDP ranks compare exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+
+StateDict = Mapping[str, torch.Tensor]
+TaskVector = dict[str, torch.Tensor]
+
+
+def batchnorm_prefixes(state: StateDict) -> set[str]:
+    """Module prefixes that own running statistics, i.e. BatchNorm layers."""
+    return {k.rsplit(".", 1)[0] for k in state if k.endswith(("running_mean", "running_var"))}
+
+
+def vector_keys(state: StateDict, exclude: Iterable[str] = ()) -> list[str]:
+    """The keys a task vector covers: float tensors outside BN modules and excluded prefixes."""
+    bn = batchnorm_prefixes(state)
+    exclude = tuple(exclude)
+    keys = []
+    for k, v in state.items():
+        if not torch.is_floating_point(v):
+            continue
+        if k.rsplit(".", 1)[0] in bn or (exclude and k.startswith(exclude)):
+            continue
+        keys.append(k)
+    return keys
+
+
+def task_vector(reference: StateDict, finetuned: StateDict, exclude: Iterable[str] = ()) -> TaskVector:
+    keys = [k for k in vector_keys(reference, exclude) if k in finetuned]
+    return {k: finetuned[k].detach().float().cpu() - reference[k].detach().float().cpu() for k in keys}
+
+
+def mean_vector(vectors: list[TaskVector]) -> TaskVector:
+    """Element-wise mean over proxy seeds (spec 4.2: averaged, not summed)."""
+    if not vectors:
+        raise ValueError("mean of no task vectors")
+    keys = vectors[0].keys()
+    return {k: torch.stack([v[k] for v in vectors]).mean(dim=0) for k in keys}
+
+
+def apply(reference: StateDict, vector: TaskVector, alpha: float) -> dict[str, torch.Tensor]:
+    """``reference + alpha * vector``; keys outside the vector keep the reference values."""
+    out = {k: v.detach().clone() for k, v in reference.items()}
+    for k, delta in vector.items():
+        out[k] = (reference[k].detach().float().cpu() + alpha * delta).to(dtype=reference[k].dtype, device=reference[k].device)
+    return out
+
+
+def norm(vector: TaskVector) -> float:
+    return float(torch.sqrt(sum((v.double() ** 2).sum() for v in vector.values())))
+
+
+def cosine(a: TaskVector, b: TaskVector) -> float:
+    keys = [k for k in a if k in b]
+    dot = sum((a[k].double() * b[k].double()).sum() for k in keys)
+    na = torch.sqrt(sum((a[k].double() ** 2).sum() for k in keys))
+    nb = torch.sqrt(sum((b[k].double() ** 2).sum() for k in keys))
+    return float(dot / (na * nb).clamp_min(1e-30))
+
+
+def random_like(vector: TaskVector, seed: int) -> TaskVector:
+    """The random-vector control: per key, uniform [0, 1) noise rescaled to that key's norm.
+
+    Seeded by ``seed`` (the reference ignored its seed argument, spec 12).
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    out: TaskVector = {}
+    for k, v in vector.items():
+        r = torch.rand(v.shape, generator=gen, dtype=torch.float32)
+        out[k] = r * (v.norm() / r.norm().clamp_min(1e-30))
+    return out
