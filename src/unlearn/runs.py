@@ -48,10 +48,15 @@ def locked(directory: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def write_json_new(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON atomically; refuse to replace a file that already exists."""
-    if path.exists():
-        raise FileExistsError(f"{path} exists; not overwriting it (use a new run directory)")
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON atomically (a reader never sees half a file)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
     os.replace(tmp, path)
+
+
+def write_json_new(path: Path, data: Mapping[str, Any]) -> None:
+    """Like ``write_json`` but refuse to replace a file that already exists."""
+    if path.exists():
+        raise FileExistsError(f"{path} exists; not overwriting it (use a new run directory)")
+    write_json(path, data)

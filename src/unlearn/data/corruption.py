@@ -155,19 +155,32 @@ class Poison(Corruption):
 
     proxy_seeds: tuple[int, ...] = (10,)
     target_class: int = 0
-    trigger_percent: float = 0.03
-    margin: int | tuple[int, int] = 2
+    # None: the dataset's default (``Source.trigger_percent`` / ``trigger_margin``).
+    trigger_percent: float | None = 0.03
+    margin: int | tuple[int, int] | None = 2
     kind: ClassVar[str] = "poison"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0.0 < float(self.trigger_percent) <= 1.0:
+        if self.trigger_percent is not None and not 0.0 < float(self.trigger_percent) <= 1.0:
             raise bad_value("corruption.trigger_percent", self.trigger_percent, "a fraction in (0, 1]")
-        if not isinstance(self.margin, int):
+        if self.margin is not None and not isinstance(self.margin, int):
             object.__setattr__(self, "margin", tuple(int(m) for m in self.margin))
 
+    def for_source(self, trigger_percent: float, margin: int | tuple[int, int]) -> Poison:
+        """Fill unset trigger settings with a dataset's defaults."""
+        return self.with_(
+            trigger_percent=self.trigger_percent if self.trigger_percent is not None else trigger_percent,
+            margin=self.margin if self.margin is not None else margin,
+        )
+
     def mask(self, height: int, width: int) -> torch.Tensor:
-        return trigger_mask(height, width, self.trigger_percent, self.margin)
+        if self.trigger_percent is None or self.margin is None:
+            raise ValueError("trigger settings unresolved: call for_source() with the dataset's defaults")
+        try:
+            return trigger_mask(height, width, self.trigger_percent, self.margin)
+        except ValueError as err:
+            raise ConfigError(f"corruption.margin={self.margin!r} / trigger_percent={self.trigger_percent}: {err}") from err
 
     def _check_target(self, num_classes: int) -> None:
         if not 0 <= int(self.target_class) < num_classes:

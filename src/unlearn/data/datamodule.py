@@ -12,11 +12,11 @@ from functools import cached_property
 from pathlib import Path
 
 import lightning as L
-import torch
 from torch.utils.data import DataLoader
 
 from unlearn.data.corruption import Corrupted, Corruption, NoCorruption, Poison, clean
 from unlearn.data.dataset import CorruptedImages
+from unlearn.data.sampler import EpochShuffle
 from unlearn.data.imageset import ImageSet
 from unlearn.data.sources import Source
 from unlearn.data.splits import stratified_split
@@ -143,11 +143,10 @@ class CorruptionDataModule(L.LightningDataModule):
         return DataLoader(
             ds,
             batch_size=batch_size or (self.batch_size if train else self.eval_batch_size),
-            shuffle=train,
+            sampler=EpochShuffle(len(ds), self.seed) if train else None,
             drop_last=False,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            generator=torch.Generator().manual_seed(self.seed) if train else None,
         )
 
     def train_dataloader(self) -> DataLoader:

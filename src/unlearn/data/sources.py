@@ -28,7 +28,8 @@ class Source(ABC):
     class_names: tuple[str, ...] = ()
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
-    # Default margin of the BadNets patch for this image size (spec 1.6).
+    # Default BadNets patch for this image size (spec 1.6): fraction of pixels, corner margin.
+    trigger_percent: float = 0.03
     trigger_margin: int | tuple[int, int] = 2
 
     def __init__(self, root: str | Path = "data") -> None:
@@ -55,6 +56,8 @@ class Digits(Source):
     class_names = tuple(str(i) for i in range(10))
     mean = (0.3062,)
     std = (0.3765,)
+    # 3% of 8x8 would be 2 pixels; a 2x2 patch in the very corner is the digits default.
+    trigger_percent = 0.0625
     trigger_margin = 0
 
     def __init__(self, root: str | Path = "data", test_fraction: float = 0.25) -> None:

@@ -1,0 +1,1 @@
+"""What the entry points run: config -> objects -> stages/methods -> metrics on disk."""

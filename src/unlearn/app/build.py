@@ -1,0 +1,148 @@
+"""Turn a composed Hydra config into live objects, with one-line errors for bad config.
+
+Every instantiated node is checked against its target's signature by Python itself; a
+``TypeError`` about an unexpected keyword becomes a ``ConfigError`` naming the group, the
+bad key and the allowed keys. Plain nodes (stage recipes) are merged into structured
+dataclasses, which rejects unknown keys the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import get_method, instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from unlearn.data.corruption import Corruption, Poison
+from unlearn.data.datamodule import STAGES, CorruptionDataModule
+from unlearn.errors import ConfigError, bad_value
+from unlearn.models.classifier import Classifier
+from unlearn.models.module import Recipe
+from unlearn.stage_logger import JobLogger
+from unlearn.stages import StageRunner
+
+
+def _allowed_keys(target: str) -> list[str]:
+    try:
+        fn = get_method(target)
+    except Exception:  # noqa: BLE001 - an unknown target is reported by instantiate itself
+        return []
+    params = inspect.signature(fn).parameters
+    return [p for p in params if p not in ("self", "input_shape", "num_classes", "corruption", "channels", "image_size")]
+
+
+def build(group: str, node: DictConfig, **kwargs: Any) -> Any:
+    """``instantiate`` with config errors reported as one line naming ``group``."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
+        if match:
+            allowed = _allowed_keys(node.get("_target_", ""))
+            raise bad_value(f"{group}.{match.group(1)}", OmegaConf.select(node, match.group(1)),
+                            f"keys of {group}: {', '.join(allowed)}") from None
+        raise ConfigError(f"{group}: {cause}") from None
+
+
+def recipes(cfg: DictConfig) -> dict[str, Recipe]:
+    out = {}
+    allowed = [f.name for f in fields(Recipe)]
+    for stage in STAGES:
+        node = cfg.stages.get(stage)
+        if node is None:
+            raise ConfigError(f"stages.{stage} is missing; every stage needs a recipe ({', '.join(STAGES)})")
+        try:
+            merged = OmegaConf.merge(OmegaConf.structured(Recipe), node)
+        except ConfigKeyError as err:
+            raise bad_value(f"stages.{stage}.{err.key}", OmegaConf.select(node, str(err.key)), allowed) from None
+        except ValidationError as err:
+            raise ConfigError(f"stages.{stage}.{err.key}={err.value!r}: {err.msg.splitlines()[0]}") from None
+        out[stage] = OmegaConf.to_object(merged)
+    return out
+
+
+def corruption(cfg: DictConfig) -> Corruption:
+    return build("corruption", cfg.corruption)
+
+
+def datamodule(cfg: DictConfig, corr: Corruption) -> CorruptionDataModule:
+    dm: CorruptionDataModule = build(
+        "dataset", cfg.dataset, channels=cfg.arch.get("in_channels"), image_size=cfg.arch.get("input_size")
+    )
+    if isinstance(corr, Poison):
+        corr = corr.for_source(dm.source.trigger_percent, dm.source.trigger_margin)
+    dm.corruption = corr
+    return dm
+
+
+def net_builder(cfg: DictConfig, dm: CorruptionDataModule) -> Callable[[], Classifier]:
+    shape = dm.input_shape
+    build("arch.net", cfg.arch.net, input_shape=shape, num_classes=dm.num_classes)  # fail now, not mid-run
+
+    def make() -> Classifier:
+        return instantiate(cfg.arch.net, input_shape=shape, num_classes=dm.num_classes)
+
+    return make
+
+
+def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    import lightning as L
+
+    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    allowed = set(inspect.signature(L.Trainer).parameters)
+    for key in kwargs:
+        if key not in allowed or key in ("max_epochs", "max_steps", "callbacks", "logger"):
+            raise bad_value(f"trainer.{key}", kwargs[key], "lightning.Trainer arguments other than "
+                            "max_epochs/max_steps (set per stage in stages.*)")
+    return kwargs
+
+
+def key_material(cfg: DictConfig, corr: Corruption) -> dict[str, Any]:
+    """The config that determines a stage's weights (see runs.cache_key)."""
+    dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+    return {
+        "dataset": dataset,
+        "corruption": {"type": type(corr).__name__, **{k: v for k, v in vars(corr).items() if k != "proxy_seeds"}},
+        "arch": OmegaConf.to_container(cfg.arch, resolve=True),
+        "precision": str(cfg.trainer.get("precision")),
+        "world": [cfg.trainer.get("devices"), cfg.trainer.get("num_nodes", 1)],
+    }
+
+
+def job_logger(cfg: DictConfig) -> JobLogger:
+    node = cfg.get("logger")
+    if node is None or node.get("_target_") is None:
+        return JobLogger(None)
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    logger = build("logger", node)
+    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return JobLogger(logger)
+
+
+def eval_device(cfg: DictConfig) -> torch.device:
+    accel = str(cfg.trainer.get("accelerator", "auto"))
+    if accel in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda")
+    if accel == "gpu":
+        raise bad_value("trainer.accelerator", accel, "cpu or auto (no GPU is visible)")
+    return torch.device("cpu")
+
+
+def runner(cfg: DictConfig, dm: CorruptionDataModule, make: Callable[[], Classifier], corr: Corruption,
+           logger: JobLogger) -> StageRunner:
+    external = {"corrupted": Path(cfg.corrupted_ckpt)} if cfg.get("corrupted_ckpt") else {}
+    return StageRunner(dm, make, recipes(cfg), key_material(cfg, corr), Path(cfg.paths.artifact_dir),
+                       trainer_kwargs(cfg), int(cfg.seed), logger, external)

@@ -1,0 +1,44 @@
+"""correct.py's job: build the pieces, run one method, write and print its metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from omegaconf import DictConfig
+
+from unlearn.app import build
+from unlearn.app.report import plot_alpha_curve, table, write_metrics
+from unlearn.context import RunContext
+
+log = logging.getLogger("unlearn")
+
+
+def run_correct(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    start = time.perf_counter()
+    run_dir = Path(cfg.paths.output_dir)
+    if (run_dir / "metrics.json").exists():  # checked before any work, so nothing is lost
+        from unlearn.errors import ConfigError
+
+        raise ConfigError(f"{run_dir}/metrics.json exists; pick another hydra.run.dir")
+    L.seed_everything(int(cfg.seed), verbose=False)
+    corr = build.corruption(cfg)
+    dm = build.datamodule(cfg, corr)
+    make = build.net_builder(cfg, dm)
+    method = build.build("method", cfg.method)
+    logger = build.job_logger(cfg)
+    runner = build.runner(cfg, dm, make, corr, logger)
+    ctx = RunContext(dm, runner, make, build.eval_device(cfg), run_dir, logger)
+
+    result = method.run(ctx)
+    metrics = {**result.metrics, "seconds_total": time.perf_counter() - start}
+    write_metrics(run_dir, metrics, result.curves)
+    plot_alpha_curve(run_dir / "alpha_curve.png", result.curves, metrics)
+    logger.log({f"result/{k}": v for k, v in metrics.items()})
+    title = f"{cfg.method._target_.rsplit('.', 1)[-1]} on {dm.name} / {type(corr).__name__} {corr.rate:g} / {cfg.arch.name}"
+    print(table(metrics, title))
+    log.info("metrics written to %s", run_dir / "metrics.json")
+    return metrics, {"context": ctx, "result": result}

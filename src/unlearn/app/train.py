@@ -1,0 +1,47 @@
+"""train.py's job: train (or reuse) the model of one stage and report where it lives."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from omegaconf import DictConfig
+
+from unlearn.app import build
+from unlearn.app.report import table, write_metrics
+from unlearn.context import RunContext
+from unlearn.data.datamodule import STAGES
+from unlearn.errors import bad_value
+from unlearn.eval.evalset import accuracy
+
+log = logging.getLogger("unlearn")
+
+
+def run_train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    stage = str(cfg.stage)
+    if stage not in STAGES:
+        raise bad_value("stage", stage, STAGES)
+    run_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(int(cfg.seed), verbose=False)
+    corr = build.corruption(cfg)
+    dm = build.datamodule(cfg, corr)
+    make = build.net_builder(cfg, dm)
+    logger = build.job_logger(cfg)
+    runner = build.runner(cfg, dm, make, corr, logger)
+    ctx = RunContext(dm, runner, make, build.eval_device(cfg), run_dir, logger)
+
+    seeds = [int(s) for s in cfg.proxy_seeds] if stage == "proxy" else [None]
+    metrics: dict[str, float] = {}
+    for seed in seeds:
+        result = runner.get(stage, seed)
+        name = stage if seed is None else f"{stage}_{seed}"
+        metrics[f"{name}_test_acc"] = accuracy(ctx.net_with(result.state), ctx.evalset("test"))
+        metrics[f"seconds_{name}"] = result.seconds
+        metrics[f"{name}_reused"] = float(result.reused)
+        log.info("%s weights: %s", name, result.directory / "model.safetensors")
+    write_metrics(run_dir, metrics)
+    logger.log({f"result/{k}": v for k, v in metrics.items()})
+    print(table(metrics, f"stage {stage} on {dm.name} / {cfg.arch.name}"))
+    return metrics, {"context": ctx}

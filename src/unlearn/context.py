@@ -1,0 +1,64 @@
+"""What a method gets to work with: the data, the stage runner, the device, the run dir."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from unlearn.data.corruption import Corrupted
+from unlearn.data.datamodule import CorruptionDataModule
+from unlearn.errors import bad_value
+from unlearn.eval.evalset import EvalSet
+from unlearn.models.classifier import Classifier
+from unlearn.stage_logger import JobLogger
+from unlearn.stages import StageRunner
+
+EVAL_SPLITS = ("test", "heldout", "train", "train_corrupted", "proxy_triggered", "test_triggered")
+
+
+@dataclass
+class RunContext:
+    dm: CorruptionDataModule
+    runner: StageRunner
+    build_net: Callable[[], Classifier]
+    device: torch.device
+    run_dir: Path
+    logger: JobLogger
+    _evalsets: dict[str, EvalSet] = field(default_factory=dict)
+
+    @property
+    def corruption(self):
+        return self.dm.corruption
+
+    def _split(self, name: str) -> Corrupted:
+        from unlearn.data.corruption import clean
+
+        dm = self.dm
+        if name == "test":
+            return dm.test_split()
+        if name == "heldout":
+            return clean(dm.heldout)
+        if name == "train":
+            return dm.train
+        if name == "train_corrupted":
+            return dm.train.only_corrupted()
+        if name == "proxy_triggered":
+            return dm.triggered("proxy")
+        if name == "test_triggered":
+            return dm.triggered("test")
+        raise bad_value("eval split", name, EVAL_SPLITS)
+
+    def evalset(self, name: str) -> EvalSet:
+        """A split with eval transforms, materialised on the eval device once per job."""
+        if name not in self._evalsets:
+            loader = self.dm.loader(self._split(name), train=False)
+            self._evalsets[name] = EvalSet.from_loader(loader, self.device)
+        return self._evalsets[name]
+
+    def net_with(self, state: dict[str, torch.Tensor]) -> Classifier:
+        net = self.build_net()
+        net.load_state_dict(state)
+        return net.to(self.device).eval()

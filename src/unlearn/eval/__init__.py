@@ -1,0 +1,1 @@
+"""Evaluation: accuracies on materialised splits, recovery, attack success, plots."""

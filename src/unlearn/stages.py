@@ -1,0 +1,170 @@
+"""Train-or-reuse for every stage (corrupted, oracle, cf, proxy): the one training path.
+
+``StageRunner.get`` returns a stage's final weights. If the keyed directory already holds
+them it loads them; if it holds a Lightning ``last.ckpt`` from a killed run it resumes
+from it; otherwise it trains. ``train.py`` and ``correct.py`` both go through here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from unlearn.checkpoints import load_state, save_model
+from unlearn.data.datamodule import STAGES, CorruptionDataModule
+from unlearn.errors import bad_value
+from unlearn.models.classifier import Classifier
+from unlearn.models.module import ClassifierModule, Recipe
+from unlearn.runs import cache_key, locked, write_json
+from unlearn.stage_logger import JobLogger
+
+# Stages fine-tuned from the corrupted model rather than trained from the initial weights.
+FROM_CORRUPTED = ("cf", "proxy")
+
+
+@dataclass
+class StageResult:
+    stage: str
+    state: dict[str, torch.Tensor]
+    directory: Path
+    seconds: float  # training wall time when the weights were made
+    reused: bool
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    if not path.is_file():
+        raise bad_value("checkpoint", str(path), "an existing .safetensors file")
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class StageRunner:
+    def __init__(
+        self,
+        dm: CorruptionDataModule,
+        build_net: Callable[[], Classifier],
+        recipes: Mapping[str, Recipe],
+        key_material: Mapping[str, Any],
+        artifact_dir: Path,
+        trainer_kwargs: Mapping[str, Any],
+        seed: int,
+        logger: JobLogger | None = None,
+        external: Mapping[str, Path] | None = None,
+        callbacks: list[L.Callback] | None = None,
+    ) -> None:
+        self.dm = dm
+        self.build_net = build_net
+        self.recipes = dict(recipes)
+        self.key_material = dict(key_material)
+        self.artifact_dir = Path(artifact_dir)
+        self.trainer_kwargs = dict(trainer_kwargs)
+        self.seed = int(seed)
+        self.logger = logger or JobLogger(None)
+        self._memo: dict[tuple[str, int | None], StageResult] = {}
+        # Stages supplied as files (e.g. a corrupted model trained elsewhere) instead of trained.
+        self.external = {k: Path(v) for k, v in (external or {}).items()}
+        self.callbacks = list(callbacks or [])
+
+    def key(self, stage: str, proxy_seed: int | None = None) -> str:
+        if stage not in STAGES:
+            raise bad_value("stage", stage, STAGES)
+        if stage in self.external:
+            return cache_key({"external_sha256": _sha256(self.external[stage])})
+        material: dict[str, Any] = {**self.key_material, "stage": stage, "seed": self.seed,
+                                    "recipe": asdict(self.recipes[stage])}
+        if stage in FROM_CORRUPTED:
+            material["parent"] = self.key("corrupted")
+        if stage == "proxy":
+            material["proxy_seed"] = int(proxy_seed)  # type: ignore[arg-type]
+        if stage == "oracle":
+            material["oracle_of"] = self.key("corrupted")  # the oracle trains on *this* split's clean part
+        return cache_key(material)
+
+    def directory(self, stage: str, proxy_seed: int | None = None) -> Path:
+        name = stage if proxy_seed is None else f"{stage}_{proxy_seed}"
+        return self.artifact_dir / name / self.key(stage, proxy_seed)
+
+    def get(self, stage: str, proxy_seed: int | None = None) -> StageResult:
+        memo_key = (stage, proxy_seed)
+        if memo_key not in self._memo:
+            self._memo[memo_key] = self._get(stage, proxy_seed)
+        return self._memo[memo_key]
+
+    def _get(self, stage: str, proxy_seed: int | None) -> StageResult:
+        if stage in self.external:
+            path = self.external[stage]
+            return StageResult(stage, load_state(path, self.build_net()), path.parent, float("nan"), True)
+        directory = self.directory(stage, proxy_seed)
+        # Resolve the parent before taking this stage's lock (never hold two locks at once).
+        parent = self.get("corrupted") if stage in FROM_CORRUPTED else None
+        with locked(directory):
+            weights = directory / "model.safetensors"
+            if weights.exists():
+                info = json.loads((directory / "stage.json").read_text())
+                net = self.build_net()
+                return StageResult(stage, load_state(weights, net), directory, info["seconds"], True)
+            return self._train(stage, proxy_seed, directory, parent)
+
+    def _train(self, stage: str, proxy_seed: int | None, directory: Path,
+               parent: StageResult | None) -> StageResult:
+        recipe = self.recipes[stage]
+        # Same seed for every from-scratch stage: corrupted and oracle share their initial weights.
+        L.seed_everything(self.seed, workers=True, verbose=False)
+        net = self.build_net()
+        if parent is not None:
+            net.load_state_dict(parent.state)
+            L.seed_everything(self.seed + 1 + (proxy_seed or 0), workers=True, verbose=False)
+        module = ClassifierModule(net, self.dm.num_classes, recipe)
+        self.dm.batch_size = recipe.batch_size
+        self.dm.use_stage(stage, proxy_seed)
+
+        ckpt_dir = directory / "checkpoints"
+        last = ckpt_dir / "last.ckpt"
+        # Resume points at every tenth of the run: often enough to lose little, rarely enough
+        # that writing optimizer state does not dominate small-model runs.
+        every = ({"every_n_epochs": max(1, recipe.max_epochs // 10)} if recipe.max_steps <= 0
+                 else {"every_n_train_steps": max(1, recipe.max_steps // 10)})
+        checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, **every)
+        view = self.logger.view(directory.parent.name)
+        loggers = [CSVLogger(directory, name="logs", version="")] + ([view] if view is not None else [])
+        trainer = L.Trainer(
+            **self.trainer_kwargs,
+            max_epochs=recipe.max_epochs if recipe.max_steps <= 0 else -1,
+            max_steps=recipe.max_steps,
+            callbacks=[*self.callbacks, checkpoint],
+            logger=loggers,
+            default_root_dir=str(directory),
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
+        resumed = last.exists()
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=self.dm, ckpt_path=str(last) if resumed else None)
+        seconds = time.perf_counter() - start
+        self.logger.done(view)
+        net = module.net.cpu()
+        if trainer.is_global_zero:
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            # stage.json first, weights last: the weights file is the 'done' marker.
+            write_json(directory / "stage.json", {
+                "stage": stage, "proxy_seed": proxy_seed, "seconds": seconds, "resumed": resumed,
+                "recipe": asdict(recipe), "train_size": len(self.dm.stage_split(stage, proxy_seed).data),
+                "final_metrics": metrics, "key_material": self.key_material,
+            })
+            save_model(directory / "model.safetensors", net, {"stage": stage, "key": directory.name})
+        return StageResult(stage, {k: v.detach().clone() for k, v in net.state_dict().items()},
+                           directory, seconds, False)
