@@ -1,0 +1,67 @@
+"""Every registered arch builds without weights, classifies, and declares its task-vector keys."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unlearn.errors import ConfigError, DataUnavailableError
+from unlearn.models import archs
+from unlearn.registry import ARCHS, list_archs, list_datasets, list_methods
+from unlearn.taskvec import vector_keys
+
+SMALL = {"vit_b_16": {"num_layers": 1, "num_heads": 2, "hidden_dim": 32, "mlp_dim": 64}}
+
+
+def _shape(name: str) -> tuple[int, int, int]:
+    return (3, 32, 32) if name.startswith(("resnet", "vit")) else (1, 8, 8)
+
+
+@pytest.mark.parametrize("name", list_archs())
+def test_arch_builds_and_classifies(name):
+    torch.manual_seed(0)
+    net = ARCHS.get(name)(_shape(name), 7, **SMALL.get(name, {}))
+    x = torch.randn(2, *_shape(name))
+    net.eval()
+    assert net(x).shape == (2, 7)
+    feats = net.features(x)
+    assert feats.shape[0] == 2 and feats.ndim == 2
+    assert torch.allclose(net.head(feats), net(x))
+    keys = vector_keys(net.state_dict(), net.tv_exclude)
+    assert "head.weight" in keys and "head.bias" in keys  # trainable heads are in tau (spec 2.4)
+    bn = [k for k in net.state_dict() if "running_mean" in k]
+    for k in bn:  # BatchNorm modules are out entirely
+        prefix = k.rsplit(".", 1)[0]
+        assert not [key for key in keys if key.rsplit(".", 1)[0] == prefix]
+    if name.startswith("resnet"):
+        assert bn
+
+
+def test_registries_list_what_exists():
+    assert {"digits", "mnist", "cifar10", "cifar100", "svhn"} <= set(list_datasets())
+    assert {"fc1", "mlp", "small_cnn", "resnet18", "resnet34", "resnet50", "vit_b_16"} <= set(list_archs())
+    assert "cuts" in list_methods()
+
+
+def test_unknown_weights_name_lists_the_allowed_ones():
+    with pytest.raises(ConfigError, match=r"arch.weights='IMAGENET9'.*IMAGENET1K_V1"):
+        archs.resnet18((3, 32, 32), 10, weights="IMAGENET9")
+
+
+def test_pretrained_weights_offline_fail_with_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(DataUnavailableError) as err:
+        archs.resnet18((3, 224, 224), 10, weights="IMAGENET1K_V1")
+    msg = str(err.value)
+    assert "\n" not in msg and "IMAGENET1K_V1" in msg and "https://" in msg and str(tmp_path) in msg
+
+
+def test_vit_rejects_sizes_that_do_not_tile():
+    with pytest.raises(ConfigError, match="multiple of 16"):
+        archs.vit_b_16((3, 30, 30), 10)

@@ -1,0 +1,76 @@
+"""Bad input stops with one line naming the bad value and what is allowed; nothing is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import compose_cfg, run_cli
+from unlearn.app import build
+from unlearn.app.correct import run_correct
+from unlearn.errors import ConfigError
+
+
+def _error_line(proc) -> str:
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_rate_outside_unit_interval(tmp_path):
+    line = _error_line(run_cli("correct.py", "logger=none", "corruption.rate=1.5", root=tmp_path))
+    assert "corruption.rate=1.5" in line and "[0, 1]" in line
+
+
+def test_dataset_files_missing_offline(tmp_path):
+    line = _error_line(run_cli("train.py", "logger=none", "dataset=cifar10", "dataset.source.download=false",
+                               root=tmp_path))
+    assert "cifar10" in line and str(tmp_path / "data") in line and "http" in line
+
+
+def test_unknown_dataset_and_arch_name_the_options(tmp_path):
+    for group, bad, good in (("dataset", "imagenet7", "digits"), ("arch", "resnet7", "fc1")):
+        proc = run_cli("correct.py", f"{group}={bad}", root=tmp_path)
+        assert proc.returncode != 0
+        assert f"{group}/{bad}" in proc.stderr and good in proc.stderr  # Hydra lists the available options
+
+
+def test_target_class_out_of_range(tmp_path):
+    cfg = compose_cfg("correct", tmp_path, ["corruption=poison", "corruption.target_class=12"])
+    with pytest.raises(ConfigError, match=r"corruption.target_class=12.*0\.\.9"):
+        run_correct(cfg)
+
+
+def test_typo_in_a_config_key_is_an_error(tmp_path):
+    cfg = compose_cfg("correct", tmp_path, ["+method.alpah=-1"])
+    with pytest.raises(ConfigError, match=r"method.alpah.*alpha"):
+        run_correct(cfg)
+    cfg = compose_cfg("correct", tmp_path, ["+stages.proxy.lrr=0.1"])
+    with pytest.raises(ConfigError, match=r"stages.proxy.lrr.*lr"):
+        build.recipes(cfg)
+    cfg = compose_cfg("correct", tmp_path, ["+trainer.gpus=2"])
+    with pytest.raises(ConfigError, match=r"trainer.gpus"):
+        build.trainer_kwargs(cfg)
+
+
+def test_positive_alpha_refused(tmp_path):
+    cfg = compose_cfg("correct", tmp_path, ["method.alpha=0.5"])
+    with pytest.raises(ConfigError, match=r"method.alpha=0.5"):
+        run_correct(cfg)
+
+
+def test_existing_metrics_are_never_overwritten(tmp_path):
+    cfg = compose_cfg("correct", tmp_path, [], "taken")
+    run_dir = tmp_path / "runs" / "taken"
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.json").write_text('{"clean_acc": 0.5}')
+    with pytest.raises(ConfigError, match="exists"):
+        run_correct(cfg)
+    assert (run_dir / "metrics.json").read_text() == '{"clean_acc": 0.5}'
+
+
+def test_missing_checkpoint_file(tmp_path):
+    cfg = compose_cfg("correct", tmp_path, [f"corrupted_ckpt={tmp_path}/nope.safetensors"])
+    with pytest.raises(ConfigError, match="nope.safetensors"):
+        run_correct(cfg)

@@ -1,0 +1,77 @@
+"""CUTS end to end on the bundled digits: the numbers the method exists for.
+
+These train real models (a few minutes on 2 CPU cores). Every threshold here is on a
+measured quantity of a seeded run; see README "Measured on digits" for the values.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import compose_cfg, run_cli
+from unlearn.app.correct import run_correct
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def noise_run(shared_root):
+    cfg = compose_cfg("correct", shared_root, [], "noise")
+    metrics, _ = run_correct(cfg)
+    return metrics, cfg
+
+
+@pytest.fixture(scope="session")
+def poison_run(shared_root):
+    cfg = compose_cfg("correct", shared_root, ["corruption=poison"], "poison")
+    metrics, _ = run_correct(cfg)
+    return metrics, cfg
+
+
+def test_noise_cuts_recovers_clean_accuracy(noise_run):
+    m, _ = noise_run
+    assert m["alpha"] < 0
+    assert m["clean_acc"] - m["corrupted_clean_acc"] >= 0.07, m
+    assert m["recovery"] >= 0.5, m
+    # The noisy training samples are predicted correctly far more often after correction.
+    assert m["noisy_train_acc"] - m["noisy_train_acc_corrupted"] >= 0.5, m
+    # The random-vector control at the same alpha does not do what tau does.
+    assert m["clean_acc"] - m["random_clean_acc"] >= 0.05, m
+
+
+def test_noise_run_writes_outputs(noise_run):
+    m, cfg = noise_run
+    run_dir = cfg.paths.output_dir
+    saved = json.loads(open(f"{run_dir}/metrics.json").read())
+    for key in ("clean_acc", "corrupted_clean_acc", "oracle_clean_acc", "recovery", "alpha", "noisy_train_acc",
+                "seconds_corrupted", "seconds_oracle", "seconds_proxy", "seconds_alpha_selection"):
+        assert key in saved
+    assert saved["recovery"] == pytest.approx(
+        (saved["clean_acc"] - saved["corrupted_clean_acc"]) / (saved["oracle_clean_acc"] - saved["corrupted_clean_acc"]))
+    png = open(f"{run_dir}/alpha_curve.png", "rb").read()
+    assert png.startswith(b"\x89PNG")
+    curves = json.loads(open(f"{run_dir}/curves.json").read())
+    assert curves["selection"] == "knn" and len(curves["curve_alpha"]) == 100
+
+
+def test_poison_cuts_removes_backdoor(poison_run):
+    m, _ = poison_run
+    assert m["corrupted_asr"] >= 0.9, m  # the backdoor was really learned
+    assert m["asr"] < 0.05, m
+    assert m["corrupted_clean_acc"] - m["clean_acc"] <= 0.05, m
+    assert m["test_asr"] < 0.05, m
+
+
+def test_multirun_over_alpha_reuses_upstream_models(noise_run, shared_root):
+    artifacts = shared_root / "outputs" / "artifacts"
+    before = sorted(p.parent.name + "/" + p.name for p in artifacts.glob("*/*/model.safetensors"))
+    proc = run_cli("correct.py", "-m", "method.alpha=-0.5,-1.0", "logger=none", "trainer.accelerator=cpu",
+                   "trainer.enable_progress_bar=false", "method.curve_grid=null", root=shared_root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = sorted(p.parent.name + "/" + p.name for p in artifacts.glob("*/*/model.safetensors"))
+    assert after == before  # nothing retrained
+    runs = sorted((shared_root / "outputs" / "correct" / "multiruns").glob("*/*/metrics.json"))
+    alphas = sorted(json.loads(p.read_text())["alpha"] for p in runs)
+    assert alphas == [-1.0, -0.5]

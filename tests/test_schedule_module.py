@@ -1,0 +1,49 @@
+"""The warm-up / hold / cosine schedule and the LightningModule's metrics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from unlearn.errors import ConfigError
+from unlearn.models.module import Recipe
+from unlearn.models.schedule import warmup_hold_cosine
+
+
+def test_schedule_shape_matches_the_reference():
+    w, h, t, floor = 10, 5, 35, 0.01
+    assert warmup_hold_cosine(0, w, h, t, floor) == 0.0  # lr is 0 on the very first step
+    assert warmup_hold_cosine(5, w, h, t, floor) == pytest.approx(0.5)
+    assert warmup_hold_cosine(10, w, h, t, floor) == 1.0
+    assert warmup_hold_cosine(15, w, h, t, floor) == 1.0
+    mid = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * 0.5))
+    assert warmup_hold_cosine(25, w, h, t, floor) == pytest.approx(mid)
+    assert warmup_hold_cosine(35, w, h, t, floor) == pytest.approx(floor)
+
+
+def test_plain_cosine_is_the_zero_warmup_case():
+    for step in range(0, 21):
+        expected = 0.5 * (1 + math.cos(math.pi * step / 20))
+        assert warmup_hold_cosine(step, 0, 0, 20, 0.0) == pytest.approx(expected)
+
+
+def test_recipe_validates():
+    with pytest.raises(ConfigError, match="interval='batch'"):
+        Recipe(interval="batch")
+    with pytest.raises(ConfigError, match="lr=0"):
+        Recipe(lr=0)
+
+
+def test_module_accumulates_epoch_metrics():
+    from unlearn.models.archs import mlp
+    from unlearn.models.module import ClassifierModule
+
+    module = ClassifierModule(mlp((1, 2, 2), 3, hidden=(4,)), 3, Recipe())
+    batch = {"x": torch.randn(6, 1, 2, 2), "y": torch.tensor([0, 1, 2, 0, 1, 2])}
+    loss = module._step(batch, module.train_metrics)
+    values = module.train_metrics.compute()
+    assert values["train/loss"] == pytest.approx(float(loss), rel=1e-5)
+    preds = module(batch["x"]).argmax(1)
+    assert values["train/acc"] == pytest.approx(float((preds == batch["y"]).float().mean()))

@@ -1,0 +1,111 @@
+"""The training path: resume, reuse, determinism, precision, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import pytest
+import torch
+
+from conftest import compose_cfg
+from unlearn.app import build
+from unlearn.checkpoints import load_state, read_meta
+from unlearn.errors import ConfigError
+
+TINY = ["arch=mlp", "arch.net.hidden=[32]", "stages.corrupted.max_epochs=4", "stages.proxy.max_epochs=2",
+        "stages.cf.max_epochs=2", "corruption.proxy_seeds=[12]"]
+
+
+def make_runner(root, overrides=(), callbacks=None):
+    cfg = compose_cfg("correct", root, [*TINY, *overrides])
+    corr = build.corruption(cfg)
+    dm = build.datamodule(cfg, corr)
+    make = build.net_builder(cfg, dm)
+    runner = build.runner(cfg, dm, make, corr, build.job_logger(cfg))
+    runner.callbacks = list(callbacks or [])
+    return runner, make
+
+
+class Boom(L.Callback):
+    """Stands in for a killed job: dies at the end of epoch ``at``, before that epoch is checkpointed."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.at:
+            raise KeyboardInterrupt("simulated kill")
+
+
+def test_resumed_run_equals_uninterrupted(tmp_path):
+    full, _ = make_runner(tmp_path / "a")
+    reference = full.get("corrupted").state
+
+    killed, _ = make_runner(tmp_path / "b", callbacks=[Boom(at=2)])
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        killed.get("corrupted")
+    directory = killed.directory("corrupted")
+    assert (directory / "checkpoints" / "last.ckpt").exists()
+    assert not (directory / "model.safetensors").exists()
+
+    again, _ = make_runner(tmp_path / "b")
+    resumed = again.get("corrupted")
+    assert json.loads((directory / "stage.json").read_text())["resumed"] is True
+    for k in reference:
+        torch.testing.assert_close(resumed.state[k], reference[k], rtol=0, atol=1e-6)
+
+
+def test_finished_stage_is_reused_not_retrained(tmp_path):
+    first, _ = make_runner(tmp_path)
+    a = first.get("corrupted")
+    second, _ = make_runner(tmp_path)
+    b = second.get("corrupted")
+    assert not a.reused and b.reused and a.directory == b.directory
+    for k in a.state:
+        assert torch.equal(a.state[k], b.state[k])
+
+
+def test_keys_separate_configs_and_share_identical_ones(tmp_path):
+    r1, _ = make_runner(tmp_path, ["corruption.rate=0.2"])
+    r2, _ = make_runner(tmp_path, ["corruption.rate=0.4"])
+    r3, _ = make_runner(tmp_path, ["corruption.rate=0.2", "dataset.num_workers=0", "dataset.eval_batch_size=7"])
+    assert r1.key("corrupted") != r2.key("corrupted")
+    assert r1.key("corrupted") == r3.key("corrupted")  # where/how fast never changes the key
+    assert r1.key("proxy", 12) != r1.key("proxy", 10)
+    assert r1.key("oracle") != r2.key("oracle")
+
+
+def test_corrupted_and_oracle_share_initial_weights(tmp_path):
+    runner, make = make_runner(tmp_path, ["stages.corrupted.max_epochs=1"])
+    L.seed_everything(runner.seed, verbose=False)
+    a = make().state_dict()
+    L.seed_everything(runner.seed, verbose=False)
+    b = make().state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bf16_mixed_stage_trains(tmp_path):
+    runner, make = make_runner(tmp_path, ["trainer.precision=bf16-mixed", "arch.net.hidden=[256]",
+                                          "stages.corrupted.max_epochs=8", "corruption.rate=0.0"])
+    fp32, _ = make_runner(tmp_path, ["arch.net.hidden=[256]", "stages.corrupted.max_epochs=8", "corruption.rate=0.0"])
+    assert runner.key("corrupted") != fp32.key("corrupted")  # precision is part of the key
+    result = runner.get("corrupted")
+    net = make()
+    net.load_state_dict(result.state)
+    test = runner.dm.test
+    x = runner.dm.loader(runner.dm.test_split()).__iter__().__next__()["x"]
+    acc = (net(x).argmax(1) == test.labels[: len(x)]).float().mean()
+    assert acc > 0.8  # clean digits: bf16 autocast still learns
+
+
+def test_checkpoint_of_another_arch_is_refused(tmp_path):
+    runner, make = make_runner(tmp_path, ["stages.corrupted.max_epochs=1"])
+    path = runner.get("corrupted").directory / "model.safetensors"
+    assert read_meta(path)["arch"] == "mlp"
+    cfg = compose_cfg("correct", tmp_path, ["arch=small_cnn", f"corrupted_ckpt={path}"])
+    corr = build.corruption(cfg)
+    dm = build.datamodule(cfg, corr)
+    other = build.net_builder(cfg, dm)()
+    with pytest.raises(ConfigError, match=r"arch 'mlp'.*arch='small_cnn'"):
+        load_state(path, other)
