@@ -138,7 +138,9 @@ class StageRunner:
         # that writing optimizer state does not dominate small-model runs.
         every = ({"every_n_epochs": max(1, recipe.max_epochs // 10)} if recipe.max_steps <= 0
                  else {"every_n_train_steps": max(1, recipe.max_steps // 10)})
-        checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, **every)
+        # One rolling file: top-1 with no monitor keeps only the newest, under a fixed name.
+        checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
+                                     enable_version_counter=False, **every)
         view = self.logger.view(directory.parent.name)
         loggers = [CSVLogger(directory, name="logs", version="")] + ([view] if view is not None else [])
         trainer = L.Trainer(

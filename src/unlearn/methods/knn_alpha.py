@@ -28,7 +28,8 @@ def self_agreement_score(
     required = max(2, min(num_classes, math.ceil(coverage * num_classes)))
     if supported < 2:
         return -1e6 - (2 - supported)
-    nn = NearestNeighbors(n_neighbors=k + 1).fit(features.numpy())
+    # Brute force: tree indexes are slower than one matrix product on wide features.
+    nn = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(features.numpy())
     neighbours = nn.kneighbors(features.numpy(), return_distance=False)[:, 1:]
     p = preds.numpy()
     agreement = float(np.mean(p[neighbours] == p[:, None]))
