@@ -21,13 +21,14 @@ from omegaconf import DictConfig, open_dict
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
-QUIET = ["logger=none", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+QUIET = ["trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
 
 
 def compose_cfg(name: str, root: Path, overrides: list[str] = (), run_name: str = "run") -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(name, overrides=[*QUIET, *overrides], return_hydra_config=True)
+        logger = [] if any(o.startswith("logger=") for o in overrides) else ["logger=none"]
+        cfg = compose(name, overrides=[*QUIET, *logger, *overrides], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         cfg.paths.root_dir = str(root)

@@ -128,7 +128,10 @@ def job_logger(cfg: DictConfig) -> JobLogger:
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     logger = build("logger", node)
-    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    # The job's own config, without Hydra's node (which names launcher internals, not the run).
+    params = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+              for k, v in cfg.items() if k != "hydra"}
+    logger.log_hyperparams(params)
     return JobLogger(logger)
 
 
@@ -144,5 +147,5 @@ def eval_device(cfg: DictConfig) -> torch.device:
 def runner(cfg: DictConfig, dm: CorruptionDataModule, make: Callable[[], Classifier], corr: Corruption,
            logger: JobLogger) -> StageRunner:
     external = {"corrupted": Path(cfg.corrupted_ckpt)} if cfg.get("corrupted_ckpt") else {}
-    return StageRunner(dm, make, recipes(cfg), key_material(cfg, corr), Path(cfg.paths.artifact_dir),
+    return StageRunner(dm, make, recipes(cfg), key_material(cfg, corr), Path(cfg.paths.artifact_dir).resolve(),
                        trainer_kwargs(cfg), int(cfg.seed), logger, external)

@@ -95,11 +95,12 @@ class CUTS(Method):
 
         test = ctx.evalset("test")
         m: dict[str, float] = {"alpha": alpha, "tau_norm": taskvec.norm(tau)}
+        noisy = ctx.evalset("train_corrupted")
         m["corrupted_clean_acc"] = accuracy(at(0.0), test)
-        m["noisy_train_acc_corrupted"] = accuracy(net, ctx.evalset("train_corrupted"), "y_true")
+        m["noisy_train_acc_corrupted"] = accuracy(at(0.0), noisy, "y_true")
         m["oracle_clean_acc"] = accuracy(ctx.net_with(oracle.state), test)
         m["clean_acc"] = accuracy(at(alpha), test)
-        m["noisy_train_acc"] = accuracy(net, ctx.evalset("train_corrupted"), "y_true")
+        m["noisy_train_acc"] = accuracy(at(alpha), noisy, "y_true")
         m["recovery"] = recovery(m["clean_acc"], m["corrupted_clean_acc"], m["oracle_clean_acc"])
         if kind == "poison":
             for split, key in (("train_corrupted", "asr"), ("proxy_triggered", "proxy_asr"), ("test_triggered", "test_asr")):
