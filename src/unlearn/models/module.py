@@ -13,7 +13,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy
 
 from unlearn.models.classifier import Classifier
 from unlearn.models.schedule import make_scheduler
@@ -50,8 +50,8 @@ class Recipe:
 def _metrics(num_classes: int, prefix: str) -> MetricCollection:
     return MetricCollection(
         {
+            # No micro-F1 beside it: for single-label multiclass it equals micro accuracy.
             "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "f1": MulticlassF1Score(num_classes, average="micro"),
             "loss": MeanMetric(),
         },
         prefix=prefix,
@@ -75,7 +75,6 @@ class ClassifierModule(L.LightningModule):
         loss = F.cross_entropy(logits, batch["y"])
         preds = logits.detach().argmax(dim=1)
         metrics["acc"].update(preds, batch["y"])
-        metrics["f1"].update(preds, batch["y"])
         metrics["loss"].update(loss.detach(), weight=batch["y"].numel())
         return loss
 
