@@ -80,6 +80,8 @@ def test_poison_cuts_removes_backdoor(poison_run):
     # measured drop plus a little slack, not the target; README "Measured on digits".
     assert m["corrupted_clean_acc"] - m["clean_acc"] <= 0.12, m
     assert m["clean_acc"] >= 0.85, m
+    assert m["pus"] == pytest.approx(m["clean_acc"] * (1 - m["asr"]))
+    assert m["pus"] - m["corrupted_pus"] >= 0.8, m
 
 
 def test_multirun_over_alpha_reuses_upstream_models(noise_run, shared_root):

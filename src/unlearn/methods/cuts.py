@@ -106,6 +106,10 @@ class CUTS(Method):
             for split, key in (("train_corrupted", "asr"), ("proxy_triggered", "proxy_asr"), ("test_triggered", "test_asr")):
                 m[key] = accuracy(at(alpha), ctx.evalset(split))
                 m[f"corrupted_{key}"] = accuracy(at(0.0), ctx.evalset(split))
+            # Poison utility score (spec 7): recovery means little when the backdoor barely
+            # costs clean accuracy, so poison rows are compared on acc x (1 - ASR).
+            m["pus"] = m["clean_acc"] * (1.0 - m["asr"])
+            m["corrupted_pus"] = m["corrupted_clean_acc"] * (1.0 - m["corrupted_asr"])
         random = taskvec.random_like(tau, self.random_seed)
         m["random_clean_acc"] = accuracy(at(alpha, random), test)
 
