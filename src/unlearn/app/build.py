@@ -22,6 +22,7 @@ from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+from unlearn.context import RunContext
 from unlearn.data.corruption import Corruption, Poison
 from unlearn.data.datamodule import STAGES, CorruptionDataModule
 from unlearn.errors import ConfigError, bad_value
@@ -149,3 +150,12 @@ def runner(cfg: DictConfig, dm: CorruptionDataModule, make: Callable[[], Classif
     external = {"corrupted": Path(cfg.corrupted_ckpt)} if cfg.get("corrupted_ckpt") else {}
     return StageRunner(dm, make, recipes(cfg), key_material(cfg, corr), Path(cfg.paths.artifact_dir).resolve(),
                        trainer_kwargs(cfg), int(cfg.seed), logger, external)
+
+
+def context(cfg: DictConfig, run_dir: Path) -> RunContext:
+    """Everything a job needs, built in dependency order from the composed config."""
+    corr = corruption(cfg)
+    dm = datamodule(cfg, corr)
+    make = net_builder(cfg, dm)
+    logger = job_logger(cfg)
+    return RunContext(dm, runner(cfg, dm, make, corr, logger), make, eval_device(cfg), run_dir, logger)

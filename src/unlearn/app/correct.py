@@ -12,7 +12,6 @@ from omegaconf import DictConfig
 
 from unlearn.app import build
 from unlearn.app.report import plot_alpha_curve, table, write_metrics
-from unlearn.context import RunContext
 
 log = logging.getLogger("unlearn")
 
@@ -25,20 +24,16 @@ def run_correct(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
         raise ConfigError(f"{run_dir}/metrics.json exists; pick another hydra.run.dir")
     L.seed_everything(int(cfg.seed), verbose=False)
-    corr = build.corruption(cfg)
-    dm = build.datamodule(cfg, corr)
-    make = build.net_builder(cfg, dm)
-    method = build.build("method", cfg.method)
-    logger = build.job_logger(cfg)
-    runner = build.runner(cfg, dm, make, corr, logger)
-    ctx = RunContext(dm, runner, make, build.eval_device(cfg), run_dir, logger)
+    method = build.build("method", cfg.method)  # config errors before any logger starts
+    ctx = build.context(cfg, run_dir)
 
     result = method.run(ctx)
     metrics = {**result.metrics, "seconds_total": time.perf_counter() - start}
     write_metrics(run_dir, metrics, result.curves)
     plot_alpha_curve(run_dir / "alpha_curve.png", result.curves, metrics)
-    logger.log({f"result/{k}": v for k, v in metrics.items()})
-    title = f"{cfg.method._target_.rsplit('.', 1)[-1]} on {dm.name} / {type(corr).__name__} {corr.rate:g} / {cfg.arch.name}"
+    ctx.logger.log({f"result/{k}": v for k, v in metrics.items()})
+    corr = ctx.corruption
+    title = f"{cfg.method._target_.rsplit('.', 1)[-1]} on {ctx.dm.name} / {type(corr).__name__} {corr.rate:g} / {cfg.arch.name}"
     print(table(metrics, title))
     log.info("metrics written to %s", run_dir / "metrics.json")
     return metrics, {"context": ctx, "result": result}

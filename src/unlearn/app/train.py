@@ -11,7 +11,6 @@ from omegaconf import DictConfig
 
 from unlearn.app import build
 from unlearn.app.report import table, write_metrics
-from unlearn.context import RunContext
 from unlearn.data.datamodule import STAGES
 from unlearn.errors import bad_value
 from unlearn.eval.evalset import accuracy
@@ -25,12 +24,8 @@ def run_train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         raise bad_value("stage", stage, STAGES)
     run_dir = Path(cfg.paths.output_dir)
     L.seed_everything(int(cfg.seed), verbose=False)
-    corr = build.corruption(cfg)
-    dm = build.datamodule(cfg, corr)
-    make = build.net_builder(cfg, dm)
-    logger = build.job_logger(cfg)
-    runner = build.runner(cfg, dm, make, corr, logger)
-    ctx = RunContext(dm, runner, make, build.eval_device(cfg), run_dir, logger)
+    ctx = build.context(cfg, run_dir)
+    runner = ctx.runner
 
     seeds = [int(s) for s in cfg.proxy_seeds] if stage == "proxy" else [None]
     metrics: dict[str, float] = {}
@@ -42,6 +37,6 @@ def run_train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         metrics[f"{name}_reused"] = float(result.reused)
         log.info("%s weights: %s", name, result.directory / "model.safetensors")
     write_metrics(run_dir, metrics)
-    logger.log({f"result/{k}": v for k, v in metrics.items()})
-    print(table(metrics, f"stage {stage} on {dm.name} / {cfg.arch.name}"))
+    ctx.logger.log({f"result/{k}": v for k, v in metrics.items()})
+    print(table(metrics, f"stage {stage} on {ctx.dm.name} / {cfg.arch.name}"))
     return metrics, {"context": ctx}
