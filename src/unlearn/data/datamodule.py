@@ -9,7 +9,6 @@ them so ``trainer.fit(module, datamodule=dm)`` stays the single training path.
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -90,8 +89,9 @@ class CorruptionDataModule(L.LightningDataModule):
         return (self.channels or c, size or h, size or w)
 
     def prepare_data(self) -> None:
-        # Fails early, on one process, with the source's one-line message if files are missing.
-        self.source.load()
+        # Lightning calls this at every fit (once per stage): go through the cached splits so
+        # the files are read once per process, and fail early with the source's one-line message.
+        _ = self._splits
 
     def setup(self, stage: str | None = None) -> None:
         _ = self.train
@@ -154,7 +154,3 @@ class CorruptionDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.loader(self.test_split())
-
-    @property
-    def data_dir(self) -> Path:
-        return self.source.root
