@@ -10,11 +10,18 @@ from unlearn.models import archs
 from unlearn.registry import ARCHS, list_archs, list_datasets, list_methods
 from unlearn.taskvec import vector_keys
 
-SMALL = {"vit_b_16": {"num_layers": 1, "num_heads": 2, "hidden_dim": 32, "mlp_dim": 64}}
+SMALL = {
+    "vit_b_16": {"num_layers": 1, "num_heads": 2, "hidden_dim": 32, "mlp_dim": 64},
+    "clip": {"class_names": [str(i) for i in range(7)], "prompts": "number", "pretrained": None, "overrides": {
+        "embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 1, "layers": 1}}},
+    "dinov3_vitb16": {"pretrained": False, "config_overrides": {
+        "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}},
+}
 
 
 def _shape(name: str) -> tuple[int, int, int]:
-    return (3, 32, 32) if name.startswith(("resnet", "vit")) else (1, 8, 8)
+    return (3, 32, 32) if name.startswith(("resnet", "vit", "clip", "dinov3")) else (1, 8, 8)
 
 
 @pytest.mark.parametrize("name", list_archs())
@@ -28,7 +35,10 @@ def test_arch_builds_and_classifies(name):
     assert feats.shape[0] == 2 and feats.ndim == 2
     assert torch.allclose(net.head(feats), net(x))
     keys = vector_keys(net.state_dict(), net.tv_exclude)
-    assert "head.weight" in keys and "head.bias" in keys  # trainable heads are in tau (spec 2.4)
+    # Trainable heads are in tau; frozen zero-shot heads (CLIP) are not (spec 2.4).
+    trainable_head = all(p.requires_grad for p in net.head.parameters())
+    assert ("head.weight" in keys and "head.bias" in keys) == trainable_head
+    assert trainable_head or name == "clip"
     bn = [k for k in net.state_dict() if "running_mean" in k]
     for k in bn:  # BatchNorm modules are out entirely
         prefix = k.rsplit(".", 1)[0]
@@ -38,8 +48,9 @@ def test_arch_builds_and_classifies(name):
 
 
 def test_registries_list_what_exists():
-    assert {"digits", "mnist", "cifar10", "cifar100", "svhn"} <= set(list_datasets())
-    assert {"fc1", "mlp", "small_cnn", "resnet18", "resnet34", "resnet50", "vit_b_16"} <= set(list_archs())
+    assert {"digits", "mnist", "cifar10", "cifar100", "svhn", "clothing1m"} <= set(list_datasets())
+    assert {"fc1", "mlp", "small_cnn", "resnet18", "resnet34", "resnet50", "vit_b_16", "clip", "dinov3_vitb16"} <= set(
+        list_archs())
     assert "cuts" in list_methods()
 
 

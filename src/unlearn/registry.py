@@ -48,9 +48,12 @@ METHODS: Registry = Registry("method")
 
 def _load_all() -> None:
     # Importing the modules runs their @register decorators.
+    import unlearn.data.clothing1m  # noqa: F401
     import unlearn.data.sources  # noqa: F401
     import unlearn.methods  # noqa: F401
     import unlearn.models.archs  # noqa: F401
+    import unlearn.models.clip  # noqa: F401
+    import unlearn.models.dinov3  # noqa: F401
 
 
 def list_datasets() -> list[str]:

@@ -7,6 +7,7 @@ from it; otherwise it trains. ``train.py`` and ``correct.py`` both go through he
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from unlearn.checkpoints import load_state, save_model
+from unlearn.dist import is_global_zero
 from unlearn.data.datamodule import STAGES, CorruptionDataModule
 from unlearn.errors import bad_value
 from unlearn.models.classifier import Classifier
@@ -111,7 +113,8 @@ class StageRunner:
         directory = self.directory(stage, proxy_seed)
         # Resolve the parent before taking this stage's lock (never hold two locks at once).
         parent = self.get("corrupted") if stage in FROM_CORRUPTED else None
-        with locked(directory):
+        # Only rank 0 locks: it holds the lock inside fit() while the other ranks join it.
+        with locked(directory) if is_global_zero() else contextlib.nullcontext():
             weights = directory / "model.safetensors"
             if weights.exists():
                 info = json.loads((directory / "stage.json").read_text())
@@ -145,6 +148,7 @@ class StageRunner:
         loggers = [CSVLogger(directory, name="logs", version="")] + ([view] if view is not None else [])
         trainer = L.Trainer(
             **self.trainer_kwargs,
+            use_distributed_sampler=False,  # the DataModule shards by rank itself (data/sampler.py)
             max_epochs=recipe.max_epochs if recipe.max_steps <= 0 else -1,
             max_steps=recipe.max_steps,
             callbacks=[*self.callbacks, checkpoint],

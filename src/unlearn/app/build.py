@@ -25,7 +25,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corruption, Poison
 from unlearn.data.datamodule import STAGES, CorruptionDataModule
-from unlearn.errors import ConfigError, bad_value
+from unlearn.errors import ConfigError, UnlearnError, bad_value
 from unlearn.models.classifier import Classifier
 from unlearn.models.module import Recipe
 from unlearn.stage_logger import JobLogger
@@ -38,7 +38,12 @@ def _allowed_keys(target: str) -> list[str]:
     except Exception:  # noqa: BLE001 - an unknown target is reported by instantiate itself
         return []
     params = inspect.signature(fn).parameters
-    return [p for p in params if p not in ("self", "input_shape", "num_classes", "corruption", "channels", "image_size")]
+    return [p for p in params if p not in ("self", *INJECTED)]
+
+
+# Arguments the framework fills in from other groups; a yaml never states them.
+INJECTED = ("input_shape", "num_classes", "class_names", "prompts", "corruption", "channels", "image_size",
+            "preprocess")
 
 
 def build(group: str, node: DictConfig, **kwargs: Any) -> Any:
@@ -47,7 +52,7 @@ def build(group: str, node: DictConfig, **kwargs: Any) -> Any:
         return instantiate(node, **kwargs)
     except InstantiationException as err:
         cause = err.__cause__ or err
-        if isinstance(cause, ConfigError):
+        if isinstance(cause, UnlearnError):  # already one clear line (bad value, missing weights/data)
             raise cause from None
         match = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
         if match:
@@ -79,8 +84,11 @@ def corruption(cfg: DictConfig) -> Corruption:
 
 
 def datamodule(cfg: DictConfig, corr: Corruption) -> CorruptionDataModule:
+    node = cfg.arch.get("preprocess")
+    pre = build("arch.preprocess", node) if node is not None else None
     dm: CorruptionDataModule = build(
-        "dataset", cfg.dataset, channels=cfg.arch.get("in_channels"), image_size=cfg.arch.get("input_size")
+        "dataset", cfg.dataset, channels=cfg.arch.get("in_channels"), image_size=cfg.arch.get("input_size"),
+        preprocess=pre,
     )
     if isinstance(corr, Poison):
         corr = corr.for_source(dm.source.trigger_percent, dm.source.trigger_margin)
@@ -89,11 +97,18 @@ def datamodule(cfg: DictConfig, corr: Corruption) -> CorruptionDataModule:
 
 
 def net_builder(cfg: DictConfig, dm: CorruptionDataModule) -> Callable[[], Classifier]:
-    shape = dm.input_shape
-    build("arch.net", cfg.arch.net, input_shape=shape, num_classes=dm.num_classes)  # fail now, not mid-run
+    """A zero-argument factory for fresh nets; built once now so a bad arch fails before training.
+
+    Builders that ask for ``class_names`` / ``prompts`` (zero-shot heads) get the dataset's.
+    """
+    params = inspect.signature(get_method(cfg.arch.net._target_)).parameters
+    offered = (("class_names", tuple(dm.source.class_names)), ("prompts", dm.source.prompts))
+    extra = {k: v for k, v in offered if k in params}
+    kwargs = {"input_shape": dm.input_shape, "num_classes": dm.num_classes, **extra}
+    build("arch.net", cfg.arch.net, **kwargs)
 
     def make() -> Classifier:
-        return instantiate(cfg.arch.net, input_shape=shape, num_classes=dm.num_classes)
+        return instantiate(cfg.arch.net, **kwargs)
 
     return make
 
@@ -104,9 +119,10 @@ def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     allowed = set(inspect.signature(L.Trainer).parameters)
     for key in kwargs:
-        if key not in allowed or key in ("max_epochs", "max_steps", "callbacks", "logger"):
+        if key not in allowed or key in ("max_epochs", "max_steps", "callbacks", "logger", "use_distributed_sampler"):
             raise bad_value(f"trainer.{key}", kwargs[key], "lightning.Trainer arguments other than "
-                            "max_epochs/max_steps (set per stage in stages.*)")
+                            "max_epochs/max_steps (set per stage in stages.*) and "
+                            "use_distributed_sampler (the DataModule shards by rank)")
     return kwargs
 
 

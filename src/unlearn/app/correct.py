@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from unlearn.app import build
 from unlearn.app.report import plot_alpha_curve, table, write_metrics
+from unlearn.dist import global_rank, is_global_zero
 
 log = logging.getLogger("unlearn")
 
@@ -27,6 +28,12 @@ def run_correct(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     method = build.build("method", cfg.method)  # config errors before any logger starts
     ctx = build.context(cfg, run_dir)
 
+    # Training is collective under DDP: every rank trains the stages, in the same order.
+    for stage, seed in method.stages(ctx):
+        ctx.runner.get(stage, seed)
+    if not is_global_zero():  # alpha selection, metrics and plots: rank 0 alone, on one device
+        log.info("rank %d: stages trained; rank 0 evaluates and writes the outputs", global_rank())
+        return {}, {"context": ctx}
     result = method.run(ctx)
     metrics = {**result.metrics, "seconds_total": time.perf_counter() - start}
     write_metrics(run_dir, metrics, result.curves)

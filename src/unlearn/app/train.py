@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from unlearn.app import build
 from unlearn.app.report import table, write_metrics
 from unlearn.data.datamodule import STAGES
+from unlearn.dist import global_rank, is_global_zero
 from unlearn.errors import bad_value
 from unlearn.eval.evalset import accuracy
 
@@ -28,9 +29,12 @@ def run_train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     runner = ctx.runner
 
     seeds = [int(s) for s in cfg.proxy_seeds] if stage == "proxy" else [None]
+    results = [runner.get(stage, seed) for seed in seeds]  # collective under DDP: every rank
+    if not is_global_zero():
+        log.info("rank %d: trained; rank 0 evaluates and writes the outputs", global_rank())
+        return {}, {"context": ctx}
     metrics: dict[str, float] = {}
-    for seed in seeds:
-        result = runner.get(stage, seed)
+    for seed, result in zip(seeds, results):
         name = stage if seed is None else f"{stage}_{seed}"
         metrics[f"{name}_test_acc"] = accuracy(ctx.net_with(result.state), ctx.evalset("test"))
         metrics[f"seconds_{name}"] = result.seconds

@@ -57,6 +57,9 @@ class Corruption:
     seed: int = 8
     proxy_seeds: tuple[int, ...] = (12,)
     kind: ClassVar[str] = "none"
+    # False when the truth of the training labels is unknown (real noise): no oracle, no
+    # clean/noisy split of the train set, no train-noise metrics.
+    has_clean_train: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rate", _check_rate(self.rate))
@@ -208,3 +211,57 @@ class Poison(Corruption):
     def triggered(self, data: ImageSet, num_classes: int) -> Corrupted:
         """Every non-target sample triggered and relabelled: the set whose accuracy is the ASR."""
         return self.with_(rate=1.0).apply(data, num_classes, "").only_corrupted()
+
+
+@dataclass(frozen=True)
+class RealLabels(Corrupted):
+    """A train split whose labels carry unknown real noise: every flag reads CLEAN only because
+    nothing was flipped here, so asking for its clean or noisy part is refused, not answered."""
+
+    dataset: str = ""
+
+    def _refuse(self, what: str) -> ConfigError:
+        name = self.dataset or "this dataset"
+        return ConfigError(f"{name} has no clean training set: there is no {what} (corruption=real keeps "
+                           "the dataset's own noisy labels, and which of them are wrong is unknown)")
+
+    def only_clean(self) -> Corrupted:
+        raise self._refuse("oracle")
+
+    def only_corrupted(self) -> Corrupted:
+        raise self._refuse("known-noisy subset (train-noise metrics are unavailable)")
+
+
+@dataclass(frozen=True)
+class RealNoise(Corruption):
+    """The dataset's own (noisy) labels, as Clothing1M ships them: nothing is corrupted here.
+
+    The true labels of the training set are unknown, so ``apply`` reports the given labels as
+    the truth and flags nothing; the returned split refuses ``only_clean`` (the oracle) and
+    ``only_corrupted`` (train-noise metrics). Proxies are symmetric noise at rate 1.0 on the
+    clean held-out set, one per proxy seed; CF fine-tunes on that set clean (spec 9).
+    """
+
+    proxy_seeds: tuple[int, ...] = (12, 10)
+    kind: ClassVar[str] = "real"
+    has_clean_train: ClassVar[bool] = False
+
+    def apply(self, data: ImageSet, num_classes: int, dataset: str) -> Corrupted:
+        return RealLabels(data, data.labels.clone(), torch.zeros(len(data), dtype=torch.long), dataset)
+
+    def proxy(self, heldout: ImageSet, num_classes: int, dataset: str, seed: int) -> Corrupted:
+        return Symmetric(rate=1.0, seed=seed).apply(heldout, num_classes, dataset).only_corrupted()
+
+
+def check_source(corruption: Corruption, data: ImageSet, dataset: str, real_noise: bool) -> None:
+    """Refuse a corruption the dataset cannot take, before anything trains.
+
+    ``real_noise``: the dataset's train labels are already noisy (it has a separate clean pool),
+    so synthetic label noise on top would measure neither kind.
+    """
+    if data.lazy and corruption.kind == "poison":
+        raise ConfigError(f"corruption=poison stamps its trigger into raw pixels and needs an in-memory "
+                          f"dataset; dataset={dataset} reads its images from disk")
+    if real_noise and corruption.kind not in ("real", "none"):
+        raise ConfigError(f"dataset={dataset} carries real label noise and takes no synthetic corruption; "
+                          f"use corruption=real (got corruption={corruption.name})")

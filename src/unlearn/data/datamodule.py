@@ -11,16 +11,18 @@ from __future__ import annotations
 from functools import cached_property
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
-from unlearn.data.corruption import Corrupted, Corruption, NoCorruption, Poison, clean
+from unlearn.data.corruption import Corrupted, Corruption, NoCorruption, Poison, check_source, clean
 from unlearn.data.dataset import CorruptedImages
 from unlearn.data.sampler import EpochShuffle
 from unlearn.data.imageset import ImageSet
 from unlearn.data.sources import Source
 from unlearn.data.splits import stratified_split
-from unlearn.data.transforms import build_transform
-from unlearn.errors import bad_value
+from unlearn.data.transforms import build_transform, model_transform
+from unlearn.errors import ConfigError, bad_value
+from unlearn.models.preprocess import Preprocess
 
 STAGES = ("corrupted", "oracle", "cf", "proxy")
 
@@ -32,17 +34,21 @@ class CorruptionDataModule(L.LightningDataModule):
         corruption: Corruption | None = None,
         heldout_fraction: float = 0.1,
         seed: int = 11,
+        heldout_size: int | None = None,
         batch_size: int = 64,
         eval_batch_size: int = 1024,
         num_workers: int = 0,
         crop_padding: int = 0,
         channels: int | None = None,
         image_size: int | None = None,
+        preprocess: Preprocess | None = None,
     ) -> None:
         super().__init__()
         self.source = source
         self.corruption = corruption if corruption is not None else NoCorruption()
         self.heldout_fraction = float(heldout_fraction)
+        # Size of the held-out set drawn from a source's separate clean pool (None: 1000, spec 9).
+        self.heldout_size = None if heldout_size is None else int(heldout_size)
         self.seed = int(seed)
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
@@ -50,6 +56,8 @@ class CorruptionDataModule(L.LightningDataModule):
         self.crop_padding = int(crop_padding)
         self.channels = channels
         self.image_size = image_size
+        # A pretrained arch's own pipeline (CLIP, DINOv3); None = the dataset's statistics.
+        self.preprocess = preprocess
         self.stage = "corrupted"
         self.proxy_seed: int | None = None
 
@@ -65,8 +73,27 @@ class CorruptionDataModule(L.LightningDataModule):
     @cached_property
     def _splits(self) -> tuple[ImageSet, ImageSet, ImageSet]:
         train_pool, test = self.source.load()
-        kept, held = stratified_split(train_pool.labels, self.heldout_fraction, self.seed)
-        return train_pool.subset(kept), train_pool.subset(held), test
+        pool = self.source.heldout_pool()
+        if pool is None:
+            if self.heldout_size is not None:
+                raise bad_value("dataset.heldout_size", self.heldout_size,
+                                f"null for {self.name}, which has no separate held-out pool (use heldout_fraction)")
+            kept, held = stratified_split(train_pool.labels, self.heldout_fraction, self.seed)
+            train, heldout = train_pool.subset(kept), train_pool.subset(held)
+        else:
+            # Real-noise data (spec 9): all of train trains; the held-out set is a seeded random
+            # subset of the source's clean pool (Clothing1M: clean val).
+            size = 1000 if self.heldout_size is None else self.heldout_size
+            if not 0 < size <= len(pool):
+                raise bad_value("dataset.heldout_size", size, f"1..{len(pool)} (the size of {self.name}'s clean pool)")
+            gen = torch.Generator().manual_seed(self.seed)
+            pick = torch.sort(torch.randperm(len(pool), generator=gen)[:size]).values
+            train, heldout = train_pool, pool.subset(pick)
+        check_source(self.corruption, train, self.name, real_noise=pool is not None)
+        if train.lazy and self.preprocess is None and self.image_size is None:
+            raise ConfigError(f"dataset={self.name} reads images of varying size from disk; choose an arch that "
+                              "resizes them (one with preprocess or input_size, e.g. arch=dinov3_vitb16)")
+        return train, heldout, test
 
     @cached_property
     def train(self) -> Corrupted:
@@ -84,6 +111,8 @@ class CorruptionDataModule(L.LightningDataModule):
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
+        if self.preprocess is not None:
+            return (3, self.preprocess.size, self.preprocess.size)
         c, h, w = self.test.shape
         size = self.image_size
         return (self.channels or c, size or h, size or w)
@@ -134,23 +163,33 @@ class CorruptionDataModule(L.LightningDataModule):
     # -- loaders ---------------------------------------------------------------------
     def transform(self, train: bool):
         c = self.test.shape[0]
+        if self.preprocess is not None:
+            return model_transform(self.preprocess, c, train)
         return build_transform(
             self.source.mean, self.source.std, c, self.channels, self.image_size, train, self.crop_padding
         )
 
-    def loader(self, split: Corrupted, train: bool = False, batch_size: int | None = None) -> DataLoader:
+    def loader(self, split: Corrupted, train: bool = False, batch_size: int | None = None,
+               rank: int = 0, world: int = 1) -> DataLoader:
         ds = CorruptedImages(split, self.transform(train))
         return DataLoader(
             ds,
             batch_size=batch_size or (self.batch_size if train else self.eval_batch_size),
-            sampler=EpochShuffle(len(ds), self.seed) if train else None,
+            sampler=EpochShuffle(len(ds), self.seed, rank, world) if train else None,
             drop_last=False,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self.loader(self.stage_split(self.stage, self.proxy_seed), train=True)
+        """Shards by rank itself (the trainer is told not to): ``batch_size`` is the global batch."""
+        trainer = getattr(self, "trainer", None)
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        if self.batch_size % world:
+            raise bad_value("batch_size", self.batch_size,
+                            f"a multiple of the {world} devices (it is the global batch, split across them)")
+        split = self.stage_split(self.stage, self.proxy_seed)
+        return self.loader(split, train=True, batch_size=self.batch_size // world, rank=rank, world=world)
 
     def test_dataloader(self) -> DataLoader:
         return self.loader(self.test_split())

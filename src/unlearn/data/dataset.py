@@ -16,15 +16,18 @@ class CorruptedImages(Dataset):
     def __init__(self, split: Corrupted, transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.split = split
         self.transform = transform
-        # CHW once, so __getitem__ does no layout work per sample.
-        self._chw = split.data.images.permute(0, 3, 1, 2).contiguous()
+        images = split.data.images
+        # In-memory pixels: CHW once, so __getitem__ does no layout work per sample.
+        # File-backed (lazy) images are decoded per item instead, already CHW.
+        self._chw = images.permute(0, 3, 1, 2).contiguous() if isinstance(images, torch.Tensor) else None
 
     def __len__(self) -> int:
         return len(self.split.data)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
+        raw = self._chw[i] if self._chw is not None else self.split.data.images.chw(i)
         return {
-            "x": self.transform(self._chw[i]),
+            "x": self.transform(raw),
             "y": self.split.data.labels[i],
             "y_true": self.split.true_labels[i],
             "flag": self.split.flags[i],

@@ -31,6 +31,8 @@ class Source(ABC):
     # Default BadNets patch for this image size (spec 1.6): fraction of pixels, corner margin.
     trigger_percent: float = 0.03
     trigger_margin: int | tuple[int, int] = 2
+    # Zero-shot prompt template set (unlearn.models.prompts) for CLIP heads.
+    prompts: str = "photo"
 
     def __init__(self, root: str | Path = "data") -> None:
         self.root = Path(root).expanduser()
@@ -43,6 +45,14 @@ class Source(ABC):
     def load(self) -> tuple[ImageSet, ImageSet]:
         """Return ``(train, test)``; the test split is the official one and is never corrupted."""
 
+    def heldout_pool(self) -> ImageSet | None:
+        """A separate clean pool to draw the held-out (proxy) set from; None splits it off the train set.
+
+        A real-noise dataset needs one: its train labels are noisy, so a slice of the train set
+        would not be clean (Clothing1M draws from its clean validation set, spec 9).
+        """
+        return None
+
 
 @DATASETS.register("digits")
 class Digits(Source):
@@ -53,6 +63,7 @@ class Digits(Source):
     """
 
     name = "digits"
+    prompts = "number"
     class_names = tuple(str(i) for i in range(10))
     mean = (0.3062,)
     std = (0.3765,)
@@ -76,15 +87,8 @@ class Digits(Source):
         return full.subset(train_idx), full.subset(test_idx)
 
 
-class TorchvisionSource(Source):
-    """A source read by one of torchvision's dataset classes from its own on-disk format.
-
-    Files live under ``root / name`` (``data_dir``), one folder per dataset, laid out exactly as
-    torchvision expects when given that folder as its ``root``, so an existing torchvision
-    download can be moved or symlinked there as is. ``load()`` never touches the network when
-    the files are present; when they are not, it tries torchvision's own download (if allowed)
-    and otherwise stops with a single line saying what to fetch and where to put it.
-    """
+class FileSource(Source):
+    """A source whose files live in ``root / name`` and may be fetched when missing."""
 
     def __init__(self, root: str | Path = "data", download: bool = True) -> None:
         super().__init__(root)
@@ -93,6 +97,17 @@ class TorchvisionSource(Source):
     @property
     def data_dir(self) -> Path:
         return self.root / self.name
+
+
+class TorchvisionSource(FileSource):
+    """A source read by one of torchvision's dataset classes from its own on-disk format.
+
+    Files live under ``root / name`` (``data_dir``), one folder per dataset, laid out exactly as
+    torchvision expects when given that folder as its ``root``, so an existing torchvision
+    download can be moved or symlinked there as is. ``load()`` never touches the network when
+    the files are present; when they are not, it tries torchvision's own download (if allowed)
+    and otherwise stops with a single line saying what to fetch and where to put it.
+    """
 
     @abstractmethod
     def _read(self, train: bool, download: bool) -> ImageSet:
@@ -157,6 +172,7 @@ class MNIST(TorchvisionSource):
     """
 
     name = "mnist"
+    prompts = "number"
     class_names = tuple(str(i) for i in range(10))
     mean = (0.1307,)
     std = (0.3081,)
@@ -187,6 +203,7 @@ class CIFAR10(TorchvisionSource):
     """
 
     name = "cifar10"
+    prompts = "cifar"
     class_names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
     mean = (0.4914, 0.4822, 0.4465)
     std = (0.2023, 0.1994, 0.2010)
@@ -254,6 +271,7 @@ class SVHN(TorchvisionSource):
     """
 
     name = "svhn"
+    prompts = "number"
     class_names = tuple(str(i) for i in range(10))
     mean = (0.4377, 0.4438, 0.4728)
     std = (0.1980, 0.2010, 0.1970)

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torchvision.transforms import v2
+from torchvision.transforms import InterpolationMode, v2
+
+from unlearn.models.preprocess import Preprocess
 
 
 def build_transform(
@@ -35,11 +37,35 @@ def build_transform(
     if train and crop_padding > 0:
         steps.append(v2.RandomCrop(size or 0, padding=crop_padding) if size else _PadCrop(crop_padding))
     steps.append(v2.ToDtype(torch.float32, scale=True))
+    return v2.Compose(steps + [_normalize(mean, std, out_channels)])
+
+
+def _normalize(mean: Sequence[float], std: Sequence[float], channels: int) -> v2.Normalize:
     mean, std = list(mean), list(std)
-    if len(mean) == 1 and out_channels == 3:
+    if len(mean) == 1 and channels == 3:
         mean, std = mean * 3, std * 3
-    steps.append(v2.Normalize(mean, std))
-    return v2.Compose(steps)
+    return v2.Normalize(mean, std)
+
+
+def model_transform(pre: Preprocess, source_channels: int, train: bool = False) -> v2.Compose:
+    """A pretrained backbone's own pipeline (spec 1.3), on raw uint8 images of any size.
+
+    Grayscale is converted to RGB explicitly (the reference relied on a broadcast in
+    Normalize). Eval: resize the short side, centre crop. Train: RandomResizedCrop.
+    """
+    mode = InterpolationMode(pre.interpolation)
+    steps: list[torch.nn.Module] = []
+    if source_channels == 1:
+        steps.append(v2.Grayscale(num_output_channels=3))
+    elif source_channels != 3:
+        raise ValueError(f"cannot convert {source_channels}-channel images to RGB")
+    if train and pre.train_crop_scale is not None:
+        steps.append(v2.RandomResizedCrop(pre.size, scale=pre.train_crop_scale, ratio=pre.train_crop_ratio,
+                                          interpolation=mode, antialias=True))
+    else:
+        steps += [v2.Resize(pre.size, interpolation=mode, antialias=True), v2.CenterCrop(pre.size)]
+    steps.append(v2.ToDtype(torch.float32, scale=True))
+    return v2.Compose(steps + [_normalize(pre.mean, pre.std, 3)])
 
 
 class _PadCrop(torch.nn.Module):

@@ -7,6 +7,7 @@ alpha loop entirely.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -33,13 +34,29 @@ class EvalSet:
                 parts[k].append(batch[k])
         if not parts["x"]:
             raise ValueError("cannot evaluate on an empty split")
-        return cls(*(torch.cat(parts[k]).to(device) for k in ("x", "y", "y_true", "flag")))
+        x = torch.cat(parts["x"])
+        # 224px splits are large (CIFAR-10's noisy train samples at 224px: ~18 GB in fp32): keep
+        # them in pinned host memory and stream batches unless they take < 1/4 of free GPU memory.
+        device = torch.device(device)
+        if device.type == "cuda" and x.numel() * x.element_size() > torch.cuda.mem_get_info(device)[0] // 4:
+            x = x.pin_memory()
+        else:
+            x = x.to(device)
+        return cls(x, *(torch.cat(parts[k]).to(device) for k in ("y", "y_true", "flag")))
+
+    def batches(self, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
+        for i in range(0, len(self), batch_size):
+            yield self.x[i : i + batch_size].to(device, non_blocking=True)
+
+
+def _device(net: nn.Module) -> torch.device:
+    return next(net.parameters()).device
 
 
 @torch.no_grad()
 def logits(net: nn.Module, data: EvalSet, batch_size: int = 1024) -> torch.Tensor:
     net.eval()
-    return torch.cat([net(data.x[i : i + batch_size]).float() for i in range(0, len(data), batch_size)])
+    return torch.cat([net(x).float() for x in data.batches(batch_size, _device(net))]).to(data.y.device)
 
 
 @torch.no_grad()
@@ -50,7 +67,7 @@ def normalised_features(net: nn.Module, data: EvalSet, batch_size: int = 1024) -
     estimator does (spec 5 step 3); it is exact for CLIP's cosine head.
     """
     net.eval()
-    feats = torch.cat([net.features(data.x[i : i + batch_size]).float() for i in range(0, len(data), batch_size)])
+    feats = torch.cat([net.features(x).float() for x in data.batches(batch_size, _device(net))])
     feats = F.normalize(feats.flatten(1), dim=1)
     probs = torch.softmax(net.head(feats).float(), dim=1)
     return feats.cpu(), probs.cpu()

@@ -16,8 +16,19 @@ class MethodResult:
     curves: dict[str, Any] = field(default_factory=dict)
 
 
+Stage = tuple[str, "int | None"]
+
+
 class Method(ABC):
     name: str = ""
+
+    def stages(self, ctx: RunContext) -> list[Stage]:
+        """The trained stages ``run`` will ask for, in order.
+
+        Under DDP every rank trains these together (training is collective); then rank 0
+        alone runs ``run``, which finds them memoised, and the other ranks exit.
+        """
+        return []
 
     @abstractmethod
     def run(self, ctx: RunContext) -> MethodResult: ...

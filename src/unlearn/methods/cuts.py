@@ -63,16 +63,24 @@ class CUTS(Method):
         self.asr_threshold = float(asr_threshold)
         self.random_seed = int(random_seed)
 
+    def stages(self, ctx: RunContext) -> list[tuple[str, int | None]]:
+        if ctx.corruption.kind == "none":
+            raise ConfigError("method=cuts needs a corrupted model: set corruption=symmetric, asymmetric, poison "
+                              "(or real for a dataset with real label noise)")
+        oracle = [("oracle", None)] if ctx.corruption.has_clean_train else []
+        return [("corrupted", None), *oracle, *(("proxy", s) for s in self.proxy_seeds)]
+
     def run(self, ctx: RunContext) -> MethodResult:
         kind = ctx.corruption.kind
-        if kind == "none":
-            raise ConfigError("method=cuts needs a corrupted model: set corruption=symmetric, asymmetric or poison")
+        self.stages(ctx)  # validates the corruption
         seconds: dict[str, float] = {}
         corrupted = ctx.runner.get("corrupted")
-        oracle = ctx.runner.get("oracle")
+        # Real-world noise (Clothing1M) has no clean training set, hence no oracle and no recovery.
+        oracle = ctx.runner.get("oracle") if ctx.corruption.has_clean_train else None
         proxies = [ctx.runner.get("proxy", s) for s in self.proxy_seeds]
-        seconds.update(corrupted=corrupted.seconds, oracle=oracle.seconds,
-                       proxy=sum(p.seconds for p in proxies))
+        seconds.update(corrupted=corrupted.seconds, proxy=sum(p.seconds for p in proxies))
+        if oracle is not None:
+            seconds["oracle"] = oracle.seconds
 
         net = ctx.net_with(corrupted.state)
         exclude = net.tv_exclude
@@ -95,13 +103,15 @@ class CUTS(Method):
 
         test = ctx.evalset("test")
         m: dict[str, float] = {"alpha": alpha, "tau_norm": taskvec.norm(tau)}
-        noisy = ctx.evalset("train_corrupted")
         m["corrupted_clean_acc"] = accuracy(at(0.0), test)
-        m["noisy_train_acc_corrupted"] = accuracy(at(0.0), noisy, "y_true")
-        m["oracle_clean_acc"] = accuracy(ctx.net_with(oracle.state), test)
         m["clean_acc"] = accuracy(at(alpha), test)
-        m["noisy_train_acc"] = accuracy(at(alpha), noisy, "y_true")
-        m["recovery"] = recovery(m["clean_acc"], m["corrupted_clean_acc"], m["oracle_clean_acc"])
+        if kind != "real":  # which training labels are wrong is known only for synthetic corruption
+            noisy = ctx.evalset("train_corrupted")
+            m["noisy_train_acc_corrupted"] = accuracy(at(0.0), noisy, "y_true")
+            m["noisy_train_acc"] = accuracy(at(alpha), noisy, "y_true")
+        if oracle is not None:
+            m["oracle_clean_acc"] = accuracy(ctx.net_with(oracle.state), test)
+            m["recovery"] = recovery(m["clean_acc"], m["corrupted_clean_acc"], m["oracle_clean_acc"])
         if kind == "poison":
             for split, key in (("train_corrupted", "asr"), ("proxy_triggered", "proxy_asr"), ("test_triggered", "test_asr")):
                 m[key] = accuracy(at(alpha), ctx.evalset(split))

@@ -84,7 +84,7 @@ class ClassifierModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         values = self.train_metrics.compute()
         values["train/lr"] = torch.tensor(self.optimizers().param_groups[0]["lr"])
-        self.log_dict(values, prog_bar=True, sync_dist=False)
+        self.log_dict(values, prog_bar=True, sync_dist=True)  # already synced by torchmetrics; no-op on one device
         self.train_metrics.reset()
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
