@@ -20,6 +20,7 @@ import torch
 from torchvision.io import encode_jpeg
 
 import unlearn.data.clothing1m as c1m
+import unlearn.data.clothing1m_unpack as unpack
 from unlearn.app import build
 from unlearn.data.clothing1m import ANNOTATIONS, CLASS_NAMES, INDEX_FILE, Clothing1M
 from unlearn.data.corruption import CLEAN, NOISY, Poison, RealNoise, Symmetric
@@ -338,8 +339,8 @@ def test_7z_annotations_without_a_7z_tool(tmp_path: Path, no_credentials: None,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     data_dir = tmp_path / "clothing1m"
     (data_dir / "images" / "0").mkdir(parents=True)
-    (data_dir / "annotations.7z").write_bytes(c1m.SEVEN_ZIP_MAGIC + b"\0" * 26)
-    monkeypatch.setattr(c1m.shutil, "which", lambda name: None)
+    (data_dir / "annotations.7z").write_bytes(unpack.SEVEN_ZIP_MAGIC + b"\0" * 26)
+    monkeypatch.setattr(unpack.shutil, "which", lambda name: None)
     with pytest.raises(DataUnavailableError) as err:
         Clothing1M(tmp_path).load()
     assert "\n" not in str(err.value) and "7z x annotations.7z" in str(err.value)
