@@ -5,19 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import TINY_ARCH_KWARGS
 from unlearn.errors import ConfigError, DataUnavailableError
 from unlearn.models import archs
 from unlearn.registry import ARCHS, list_archs, list_datasets, list_methods
 from unlearn.taskvec import vector_keys
 
-SMALL = {
-    "vit_b_16": {"num_layers": 1, "num_heads": 2, "hidden_dim": 32, "mlp_dim": 64},
-    "clip": {"class_names": [str(i) for i in range(7)], "prompts": "number", "pretrained": None, "overrides": {
-        "embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 1, "layers": 1}}},
-    "dinov3_vitb16": {"pretrained": False, "config_overrides": {
-        "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}},
-}
+SMALL = TINY_ARCH_KWARGS
 
 
 def _shape(name: str) -> tuple[int, int, int]:

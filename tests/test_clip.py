@@ -135,11 +135,17 @@ def test_cuts_runs_end_to_end_on_digits(tmp_path):
     for stage, steps in (("corrupted", 40), ("oracle", 40), ("proxy", 20), ("cf", 10)):
         short += [f"stages.{stage}.max_steps={steps}", f"stages.{stage}.warmup=0", f"stages.{stage}.hold=0",
                   f"stages.{stage}.batch_size=64", f"stages.{stage}.lr=1e-3"]
-    cfg = compose_cfg("correct", tmp_path, [*TINY, *short, "method.curve_grid=null", "method.knn_grid=[0,-2,9]"])
+    cfg = compose_cfg("correct", tmp_path, [*TINY, *short, "method.curve_grid=null", "method.knn_grid=[0,-2,9]",
+                                            "method.trajectory_frames=4"])
     metrics, objects = run_correct(cfg)
     assert metrics["alpha"] in [round(-0.25 * i, 2) + 0.0 for i in range(9)]
     for key in ("clean_acc", "corrupted_clean_acc", "oracle_clean_acc", "random_clean_acc"):
         assert 0.0 <= metrics[key] <= 1.0 and not math.isnan(metrics[key])
+    # The feature-trajectory animation (spec 7), switched on by one override.
+    from PIL import Image
+
+    with Image.open(cfg.paths.output_dir + "/pca_evol.gif") as gif:
+        assert gif.n_frames == 4
     runner = objects["context"].runner
     assert (runner.directory("proxy", 12) / "model.safetensors").exists()
     assert (runner.directory("proxy", 10) / "model.safetensors").exists()

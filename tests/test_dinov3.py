@@ -76,14 +76,6 @@ def test_datamodule_gives_imagenet_normalised_rgb(tmp_path):
         assert torch.allclose(raw[:, 0], raw[:, 1], atol=1e-5) and torch.allclose(raw[:, 0], raw[:, 2], atol=1e-5)
 
 
-@pytest.fixture
-def one_thread():
-    """A 7-token model gains nothing from intra-op threads, and on a busy 2-core machine
-    OpenMP oversubscription made each step ~30x slower (measured 0.44 s vs 0.013 s)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_cuts_runs_end_to_end_on_a_tiny_dinov3(tmp_path, one_thread):

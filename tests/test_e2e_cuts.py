@@ -40,7 +40,7 @@ def test_noise_cuts_recovers_clean_accuracy(noise_run):
     assert m["clean_acc"] - m["corrupted_clean_acc"] >= 0.05, m
     assert m["recovery"] >= 0.35, m
     # The noisy training samples are predicted correctly far more often after correction.
-    assert m["noisy_train_acc"] - m["noisy_train_acc_corrupted"] >= 0.5, m
+    assert m["noisy_train_acc"] - m["corrupted_noisy_train_acc"] >= 0.5, m
     # The random-vector control at the same alpha does not do what tau does.
     assert m["clean_acc"] - m["random_clean_acc"] >= 0.04, m
 

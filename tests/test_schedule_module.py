@@ -47,3 +47,18 @@ def test_module_accumulates_epoch_metrics():
     assert values["train/loss"] == pytest.approx(float(loss), rel=1e-5)
     preds = module(batch["x"]).argmax(1)
     assert values["train/acc"] == pytest.approx(float((preds == batch["y"]).float().mean()))
+
+
+def test_step_schedule_multiplies_by_gamma_at_each_milestone():
+    import torch
+
+    from unlearn.models.schedule import make_scheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make_scheduler(opt, 0, 0, 10, 0.0, milestones=[2, 4], gamma=0.5)
+    lrs = []
+    for _ in range(6):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.25, 0.25])

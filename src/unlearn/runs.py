@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 # Keys that say where or how fast, never what: they stay out of cache keys.
-VOLATILE_KEYS = frozenset({"root", "num_workers", "eval_batch_size", "download", "data_dir"})
+VOLATILE_KEYS = frozenset({"root", "num_workers", "eval_batch_size", "download", "data_dir", "cache_dir"})
 
 
 def _strip(obj: Any) -> Any:

@@ -1,3 +1,3 @@
 """Unlearning / correction methods, one module each, registered by name."""
 
-from unlearn.methods import cuts  # noqa: F401  (registers "cuts")
+from unlearn.methods import cf, cuts, oracle, potion, sap  # noqa: F401  (each registers itself)

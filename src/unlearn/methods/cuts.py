@@ -16,7 +16,8 @@ import numpy as np
 from unlearn import taskvec
 from unlearn.context import RunContext
 from unlearn.errors import ConfigError, bad_value
-from unlearn.eval.evalset import accuracy, normalised_features, recovery
+from unlearn.eval.evalset import accuracy, normalised_features
+from unlearn.eval.outcome import model_metrics, outcome
 from unlearn.methods.base import Method, MethodResult
 from unlearn.methods.knn_alpha import default_k, search_alpha
 from unlearn.registry import METHODS
@@ -47,6 +48,7 @@ class CUTS(Method):
         asr_threshold: float = 0.01,
         curve_grid: Sequence[float] | None = (-0.05, -5.0, 100),
         random_seed: int = 20,
+        trajectory_frames: int = 0,
     ) -> None:
         if selection not in SELECTIONS:
             raise bad_value("method.selection", selection, SELECTIONS)
@@ -62,6 +64,9 @@ class CUTS(Method):
         self.knn_k, self.coverage, self.patience = knn_k, float(coverage), int(patience)
         self.asr_threshold = float(asr_threshold)
         self.random_seed = int(random_seed)
+        if int(trajectory_frames) < 0:
+            raise bad_value("method.trajectory_frames", trajectory_frames, "0 (off) or a number of frames")
+        self.trajectory_frames = int(trajectory_frames)
 
     def stages(self, ctx: RunContext) -> list[tuple[str, int | None]]:
         if ctx.corruption.kind == "none":
@@ -102,24 +107,11 @@ class CUTS(Method):
         seconds["alpha_selection"] = time.perf_counter() - start
 
         test = ctx.evalset("test")
-        m: dict[str, float] = {"alpha": alpha, "tau_norm": taskvec.norm(tau)}
-        m["corrupted_clean_acc"] = accuracy(at(0.0), test)
-        m["clean_acc"] = accuracy(at(alpha), test)
-        if kind != "real":  # which training labels are wrong is known only for synthetic corruption
-            noisy = ctx.evalset("train_corrupted")
-            m["noisy_train_acc_corrupted"] = accuracy(at(0.0), noisy, "y_true")
-            m["noisy_train_acc"] = accuracy(at(alpha), noisy, "y_true")
-        if oracle is not None:
-            m["oracle_clean_acc"] = accuracy(ctx.net_with(oracle.state), test)
-            m["recovery"] = recovery(m["clean_acc"], m["corrupted_clean_acc"], m["oracle_clean_acc"])
-        if kind == "poison":
-            for split, key in (("train_corrupted", "asr"), ("proxy_triggered", "proxy_asr"), ("test_triggered", "test_asr")):
-                m[key] = accuracy(at(alpha), ctx.evalset(split))
-                m[f"corrupted_{key}"] = accuracy(at(0.0), ctx.evalset(split))
-            # Poison utility score (spec 7): recovery means little when the backdoor barely
-            # costs clean accuracy, so poison rows are compared on acc x (1 - ASR).
-            m["pus"] = m["clean_acc"] * (1.0 - m["asr"])
-            m["corrupted_pus"] = m["corrupted_clean_acc"] * (1.0 - m["corrupted_asr"])
+        corrupted_m = model_metrics(ctx, at(0.0))
+        corrected_m = model_metrics(ctx, at(alpha))
+        oracle_acc = accuracy(ctx.net_with(oracle.state), test) if oracle is not None else None
+        m: dict[str, float] = {"alpha": alpha, "tau_norm": taskvec.norm(tau),
+                               **outcome(corrected_m, corrupted_m, oracle_acc)}
         random = taskvec.random_like(tau, self.random_seed)
         m["random_clean_acc"] = accuracy(at(alpha, random), test)
 
@@ -128,9 +120,22 @@ class CUTS(Method):
             curves["curve_test_acc"] = [accuracy(at(a), test) for a in self.curve_grid]
             if kind == "poison":
                 curves["curve_proxy_asr"] = [accuracy(at(a), ctx.evalset("proxy_triggered")) for a in self.curve_grid]
+        if self.trajectory_frames:
+            curves["trajectory"] = self._trajectory(ctx, at, alpha)
         m.update({f"seconds_{k}": v for k, v in seconds.items()})
         curves["selection"] = selection
         return MethodResult(m, curves)
+
+    def _trajectory(self, ctx: RunContext, at, alpha: float) -> str:
+        """Penultimate test features from alpha 0 to the chosen alpha, as a PCA GIF (spec 7)."""
+        from unlearn.eval.trajectory import feature_trajectory, log_trajectory
+
+        alphas = [float(a) for a in np.linspace(0.0, alpha, self.trajectory_frames)]
+        title = f"CUTS, {ctx.dm.name} {ctx.corruption.kind} {ctx.corruption.rate:g}"
+        paths = feature_trajectory(at, ctx.evalset("test"), alphas, ctx.run_dir, ctx.dm.source.class_names,
+                                   title=title, seed=self.random_seed)
+        log_trajectory(ctx.logger, paths, key="cuts/pca_evol")
+        return str(paths["gif"])
 
     def _knn(self, ctx: RunContext, at, curves: dict) -> float:
         support = ctx.evalset("heldout")  # clean held-out images; their labels are never read

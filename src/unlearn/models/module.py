@@ -7,7 +7,7 @@ per-step ``self.log`` is the dominant framework overhead on small CPU batches
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightning as L
 import torch
@@ -35,6 +35,9 @@ class Recipe:
     hold: int = 0
     eta_min: float = 0.0
     interval: str = "epoch"
+    # Non-empty: the reference's "step" schedule (MultiStepLR) instead of warm-up/hold/cosine.
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
 
     def __post_init__(self) -> None:
         from unlearn.errors import bad_value
@@ -43,6 +46,10 @@ class Recipe:
             raise bad_value("interval", self.interval, ("epoch", "step"))
         if self.max_steps <= 0 and self.max_epochs <= 0:
             raise bad_value("max_epochs", self.max_epochs, "a positive number of epochs (or max_steps > 0)")
+        if self.milestones and (self.warmup or self.hold):
+            from unlearn.errors import ConfigError
+
+            raise ConfigError("a stage recipe takes either milestones (step schedule) or warmup/hold (cosine), not both")
         if self.lr <= 0:
             raise bad_value("lr", self.lr, "a positive learning rate")
 
@@ -99,5 +106,5 @@ class ClassifierModule(L.LightningModule):
         params = [p for p in self.net.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=r.lr, betas=(0.9, 0.999), weight_decay=r.weight_decay)
         total = r.max_epochs if r.interval == "epoch" else int(self.trainer.estimated_stepping_batches)
-        sched = make_scheduler(opt, r.warmup, r.hold, total, r.eta_min)
+        sched = make_scheduler(opt, r.warmup, r.hold, total, r.eta_min, r.milestones, r.gamma)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": r.interval}}

@@ -2,6 +2,8 @@
 
 One closed-form multiplier covers the reference's schedules: warm-up W and hold H of 0
 give plain cosine annealing. lr is 0 at t = 0 during warm-up, as in the reference.
+The reference's ``step`` schedule (MultiStepLR: lr x gamma at each milestone) is the other
+shape its recipes use (FC1 and ResNet proxy/CF stages).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import math
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, MultiStepLR
 
 
 def warmup_hold_cosine(t: int, warmup: int, hold: int, total: int, floor: float) -> float:
@@ -23,8 +25,11 @@ def warmup_hold_cosine(t: int, warmup: int, hold: int, total: int, floor: float)
 
 
 def make_scheduler(
-    optimizer: Optimizer, warmup: int, hold: int, total: int, eta_min: float
-) -> LambdaLR:
+    optimizer: Optimizer, warmup: int, hold: int, total: int, eta_min: float,
+    milestones: list[int] | tuple[int, ...] = (), gamma: float = 0.1,
+) -> LRScheduler:
+    if milestones:
+        return MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma)
     base = optimizer.param_groups[0]["lr"]
     floor = eta_min / base if base > 0 else 0.0
     return LambdaLR(optimizer, lambda t: warmup_hold_cosine(t, warmup, hold, total, floor))
