@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="the CPU-scale twin on bundled digits")
     parser.add_argument("--dry-run", action="store_true", help="compose every job, run nothing")
     parser.add_argument("--list", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # flags may sit between the table and its overrides
     tables = load_tables(TABLES)
     if args.list or not args.table:
         for name, spec in tables.items():

@@ -69,3 +69,16 @@ def test_seeds_are_averaged_into_mean_and_std():
     header, rows = pivot(runs)
     row = dict(zip(header, rows[0]))
     assert row["cuts"] == "70.0 +- 14.1" and row["corrupted"] == "50.0 +- 0.0"
+
+
+def test_run_py_dry_run_takes_flags_between_table_and_overrides():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(REPO / "multirun" / "run.py"), "cuts/table2", "--cpu", "logger=none",
+                           "--dry-run"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "cuts/table2 (cpu): 12 jobs compose" in proc.stdout
+    bad = subprocess.run([sys.executable, str(REPO / "multirun" / "run.py"), "cuts/table99"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "cuts/table99" in bad.stderr and "cuts/table1" in bad.stderr
