@@ -3,7 +3,7 @@
     python multirun/run.py cuts/table1 [--cpu] [--dry-run] [extra overrides ...]
     python multirun/run.py --list
 
-Every sweep in multirun/tables.yaml becomes one ``python correct.py -m ...`` under
+Every sweep in multirun/tables.yaml becomes one ``python correct.py -m ...`` (or condense.py) under
 outputs/multirun/<table>[_cpu]/<time>/<i>; upstream models are shared through the artifact
 store, so rows that reuse a corrupted model train it once. ``--dry-run`` composes every job
 of the table with Hydra (nothing trains) and prints the job count.
@@ -26,14 +26,14 @@ from unlearn.app.tables import expand, load_tables, write_table  # noqa: E402
 TABLES = REPO / "multirun" / "tables.yaml"
 
 
-def compose_all(sweeps: list[str], extra: list[str]) -> int:
+def compose_all(sweeps: list[str], extra: list[str], script: str = "correct") -> int:
     from hydra import compose, initialize_config_dir
 
     jobs = 0
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         for sweep in sweeps:
             for job in expand(" ".join([sweep, *extra])):
-                compose("correct", overrides=job)
+                compose(script, overrides=job)
                 jobs += 1
     return jobs
 
@@ -55,14 +55,15 @@ def main() -> None:
         sys.exit(f"error: table={args.table!r} is not allowed; allowed: {', '.join(tables)}")
     spec = tables[args.table]
     sweeps = spec["cpu" if args.cpu else "sweeps"]
+    script = spec.get("script", "correct")  # the entry point: correct.py or condense.py
     if args.dry_run:
-        print(f"{args.table}{' (cpu)' if args.cpu else ''}: {compose_all(sweeps, args.overrides)} jobs compose")
+        print(f"{args.table}{' (cpu)' if args.cpu else ''}: {compose_all(sweeps, args.overrides, script)} jobs compose")
         return
     root = Path(os.environ.get("UNLEARN_ROOT", ".")).resolve()
     name = args.table.replace("/", "_") + ("_cpu" if args.cpu else "")
     out = root / "outputs" / "multirun" / name / time.strftime("%Y-%m-%d_%H-%M-%S")
     for i, sweep in enumerate(sweeps):
-        cmd = [sys.executable, str(REPO / "correct.py"), "-m", *sweep.split(), *args.overrides,
+        cmd = [sys.executable, str(REPO / f"{script}.py"), "-m", *sweep.split(), *args.overrides,
                f"hydra.sweep.dir={out}/{i}"]
         print("+", " ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True)

@@ -43,7 +43,7 @@ def test_arch_builds_and_classifies(name):
 
 def test_registries_list_what_exists():
     assert {"digits", "mnist", "cifar10", "cifar100", "svhn", "clothing1m"} <= set(list_datasets())
-    assert {"fc1", "mlp", "small_cnn", "resnet18", "resnet34", "resnet50", "vit_b_16", "clip", "dinov3_vitb16"} <= set(
+    assert {"fc1", "mlp", "small_cnn", "resnet18", "resnet34", "resnet50", "resnet101", "vit_b_16", "clip", "dinov3_vitb16"} <= set(
         list_archs())
     assert "cuts" in list_methods()
 

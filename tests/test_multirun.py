@@ -27,6 +27,10 @@ def test_every_job_of_every_table_composes(table):
             assert spec[kind], (table, kind)
             for sweep in spec[kind]:
                 for job in expand(sweep):
+                    if spec.get("script") == "condense":
+                        cfg = compose("condense", overrides=job)
+                        assert build.build("condensation", cfg.condensation).ipc == cfg.ipc
+                        continue
                     cfg = compose("correct", overrides=job)
                     build.recipes(cfg)  # every stage recipe validates (schedules, lengths)
                     assert cfg.method._target_
@@ -82,3 +86,13 @@ def test_run_py_dry_run_takes_flags_between_table_and_overrides():
     bad = subprocess.run([sys.executable, str(REPO / "multirun" / "run.py"), "cuts/table99"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "cuts/table99" in bad.stderr and "cuts/table1" in bad.stderr
+
+
+def test_poison_tables_show_asr_and_pus_not_recovery():
+    runs = [({"dataset": "d", "setting": "p10", "method": m},
+             {"clean_acc": 0.97, "corrupted_clean_acc": 0.98, "oracle_clean_acc": 0.981, "recovery": -10.0,
+              "asr": asr, "corrupted_asr": 1.0, "pus": 0.97 * (1 - asr)}) for m, asr in (("cuts", 0.0), ("potion", 0.5))]
+    header, rows = pivot(runs)
+    assert not [h for h in header if h.endswith("RR")]
+    row = dict(zip(header, rows[0]))
+    assert row["cuts ASR"] == "0.0" and row["potion PUS"] == "48.5" and row["corrupted ASR"] == "100.0"

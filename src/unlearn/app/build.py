@@ -101,10 +101,16 @@ def net_builder(cfg: DictConfig, dm: CorruptionDataModule) -> Callable[[], Class
 
     Builders that ask for ``class_names`` / ``prompts`` (zero-shot heads) get the dataset's.
     """
+    return net_builder_for(cfg, dm.input_shape, dm.num_classes, tuple(dm.source.class_names), dm.source.prompts)
+
+
+def net_builder_for(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int,
+                    class_names: tuple[str, ...] = (), prompts: str = "photo") -> Callable[[], Classifier]:
+    """``net_builder`` for a caller without a DataModule (condense.py trains on tensors)."""
     params = inspect.signature(get_method(cfg.arch.net._target_)).parameters
-    offered = (("class_names", tuple(dm.source.class_names)), ("prompts", dm.source.prompts))
+    offered = (("class_names", class_names), ("prompts", prompts))
     extra = {k: v for k, v in offered if k in params}
-    kwargs = {"input_shape": dm.input_shape, "num_classes": dm.num_classes, **extra}
+    kwargs = {"input_shape": input_shape, "num_classes": num_classes, **extra}
     build("arch.net", cfg.arch.net, **kwargs)
 
     def make() -> Classifier:

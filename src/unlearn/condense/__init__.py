@@ -1,14 +1,11 @@
-"""Dataset condensation methods (``condensation`` config group)."""
+"""Dataset condensation (``condensation`` config group): Blend and the DM / IDM / GM baselines.
+
+Importing the package registers every method in ``CONDENSERS``.
+"""
 
 from __future__ import annotations
 
-from unlearn.data.imageset import ImageSet
+from unlearn.condense import blend, dm, gm, idm, subset  # noqa: F401
+from unlearn.condense.base import CONDENSERS, CondensedSet, Condenser, Pool
 
-
-class NoCondensation:
-    """The identity: methods see the retain set as it is (``condensation=none``)."""
-
-    name = "none"
-
-    def condense(self, data: ImageSet) -> ImageSet:
-        return data
+__all__ = ["CONDENSERS", "CondensedSet", "Condenser", "Pool"]

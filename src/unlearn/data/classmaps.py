@@ -25,6 +25,7 @@ ASYMMETRIC_MAPS: dict[str, dict[int, int]] = {
     "mnist": _DIGIT_MAP,
     "svhn": _DIGIT_MAP,
     "cifar10": {9: 1, 2: 0, 3: 5, 5: 3, 4: 7},
+    "cinic10": {9: 1, 2: 0, 3: 5, 5: 3, 4: 7},  # CIFAR-10's classes, in the same order
     "cifar100": _cifar100_map(),
     "clothing1m": {2: 4, 4: 2, 9: 6, 12: 11, 8: 12, 13: 12, 6: 8, 10: 2},
 }

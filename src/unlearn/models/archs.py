@@ -17,6 +17,7 @@ from torch import nn
 from unlearn.errors import DataUnavailableError, bad_value
 from unlearn.models.classifier import Classifier
 from unlearn.registry import ARCHS
+from unlearn.models.convnet import convnet  # noqa: F401  (registered; _target_ unlearn.models.archs.convnet)
 
 
 @ARCHS.register("mlp")
@@ -105,6 +106,11 @@ def resnet34(input_shape: Sequence[int], num_classes: int, weights: str | None =
 @ARCHS.register("resnet50")
 def resnet50(input_shape: Sequence[int], num_classes: int, weights: str | None = None) -> Classifier:
     return _resnet("resnet50", input_shape, num_classes, weights)
+
+
+@ARCHS.register("resnet101")
+def resnet101(input_shape: Sequence[int], num_classes: int, weights: str | None = None) -> Classifier:
+    return _resnet("resnet101", input_shape, num_classes, weights)
 
 
 @ARCHS.register("vit_b_16")

@@ -19,6 +19,9 @@ from unlearn.models.classifier import Classifier
 from unlearn.models.schedule import make_scheduler
 
 
+OPTIMIZERS = ("adamw", "sgd")
+
+
 @dataclass
 class Recipe:
     """How one stage trains (spec 3). Lengths are in epochs, or in steps if ``max_steps`` > 0.
@@ -38,10 +41,15 @@ class Recipe:
     # Non-empty: the reference's "step" schedule (MultiStepLR) instead of warm-up/hold/cosine.
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.1
+    # AdamW (the CUTS recipes) or SGD with momentum (the condensation / unlearning literature's).
+    optimizer: str = "adamw"
+    momentum: float = 0.9
 
     def __post_init__(self) -> None:
         from unlearn.errors import bad_value
 
+        if self.optimizer not in OPTIMIZERS:
+            raise bad_value("optimizer", self.optimizer, OPTIMIZERS)
         if self.interval not in ("epoch", "step"):
             raise bad_value("interval", self.interval, ("epoch", "step"))
         if self.max_steps <= 0 and self.max_epochs <= 0:
@@ -52,6 +60,12 @@ class Recipe:
             raise ConfigError("a stage recipe takes either milestones (step schedule) or warmup/hold (cosine), not both")
         if self.lr <= 0:
             raise bad_value("lr", self.lr, "a positive learning rate")
+
+
+def make_optimizer(params: list[torch.nn.Parameter], r: Recipe) -> torch.optim.Optimizer:
+    if r.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+    return torch.optim.AdamW(params, lr=r.lr, betas=(0.9, 0.999), weight_decay=r.weight_decay)
 
 
 def _metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -104,7 +118,7 @@ class ClassifierModule(L.LightningModule):
     def configure_optimizers(self):
         r = self.recipe
         params = [p for p in self.net.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=r.lr, betas=(0.9, 0.999), weight_decay=r.weight_decay)
+        opt = make_optimizer(params, r)
         total = r.max_epochs if r.interval == "epoch" else int(self.trainer.estimated_stepping_batches)
         sched = make_scheduler(opt, r.warmup, r.hold, total, r.eta_min, r.milestones, r.gamma)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": r.interval}}

@@ -1,0 +1,47 @@
+"""A condensed set on disk: ``condensed.safetensors`` (tensors only, safe to load) + ``condensed.json``.
+
+Another command reuses a set through ``condensation.path=<dir>``; the metadata says which
+dataset, normalisation and forget request it was built for, so a set built for one dataset
+cannot silently feed a run on another.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from unlearn.condense.base import CondensedSet
+from unlearn.errors import ConfigError, DataUnavailableError
+
+TENSORS = "condensed.safetensors"
+META = "condensed.json"
+
+
+def save(cset: CondensedSet, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in (TENSORS, META):
+        if (directory / name).exists():
+            raise FileExistsError(f"{directory / name} exists; not overwriting a condensed set (use a new run dir)")
+    tensors = {"images": cset.images.contiguous(), "labels": cset.labels, "members": cset.members,
+               "offsets": cset.offsets, "raw": cset.raw}
+    save_file(tensors, str(directory / TENSORS))
+    (directory / META).write_text(json.dumps(cset.meta, indent=2, default=float) + "\n")
+    return directory
+
+
+def load(directory: str | Path, expect: dict[str, Any] | None = None) -> CondensedSet:
+    """Load a saved set; ``expect`` pairs (e.g. ``{"dataset": "digits"}``) must match its metadata."""
+    directory = Path(directory).expanduser()
+    if not (directory / TENSORS).is_file() or not (directory / META).is_file():
+        raise DataUnavailableError(f"condensation.path={str(directory)!r} holds no condensed set "
+                                   f"({TENSORS} + {META}); run condense.py first and pass its run dir")
+    meta = json.loads((directory / META).read_text())
+    for key, want in (expect or {}).items():
+        if key in meta and meta[key] != want:
+            raise ConfigError(f"condensation.path={str(directory)!r} was built for {key}={meta[key]!r}, "
+                              f"not {key}={want!r}")
+    t = load_file(str(directory / TENSORS))
+    return CondensedSet(t["images"], t["labels"], t["members"], t["offsets"], t["raw"].bool(), meta)
