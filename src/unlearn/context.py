@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,6 +28,11 @@ class RunContext:
     device: torch.device
     run_dir: Path
     logger: JobLogger
+    # Approximate unlearning (a forget request): the retain-set condensation and how much of
+    # the test set is the unseen pool (the rest evaluates). Unused by CUTS.
+    condenser: Any = None
+    unseen_fraction: float = 0.7
+    seed: int = 0
     _evalsets: dict[str, EvalSet] = field(default_factory=dict)
 
     @property

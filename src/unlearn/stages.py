@@ -8,6 +8,7 @@ from it; otherwise it trains. ``train.py`` and ``correct.py`` both go through he
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -43,8 +44,6 @@ class StageResult:
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     if not path.is_file():
         raise bad_value("checkpoint", str(path), "an existing .safetensors file")
     h = hashlib.sha256()
@@ -94,6 +93,10 @@ class StageRunner:
             material["proxy_seed"] = int(proxy_seed)  # type: ignore[arg-type]
         if stage == "oracle":
             material["oracle_of"] = self.key("corrupted")  # the oracle trains on *this* split's clean part
+        if stage == "retain":  # the retrain: whatever the request, keyed by exactly which rows it drops
+            rows = self.dm.forget_rows()
+            material["forget_rows"] = hashlib.sha256(rows.numpy().astype("int64").tobytes()).hexdigest()
+            material["retain_of"] = self.key("corrupted")
         return cache_key(material)
 
     def directory(self, stage: str, proxy_seed: int | None = None) -> Path:

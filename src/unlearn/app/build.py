@@ -174,10 +174,27 @@ def runner(cfg: DictConfig, dm: CorruptionDataModule, make: Callable[[], Classif
                        trainer_kwargs(cfg), int(cfg.seed), logger, external)
 
 
+def forget(cfg: DictConfig, dm: CorruptionDataModule) -> None:
+    """Resolve a forget request (``forget=``) to rows of the training split, on the DataModule."""
+    node = cfg.get("forget")
+    if node is None:
+        return
+    request = build("forget", node)
+    rows = request.select(dm.train.data.labels, dm.num_classes) if request.name != "none" else None
+    if rows is not None and rows.numel() >= len(dm.train.data):
+        raise bad_value("forget", request.describe(), "a request that leaves some training data to retain")
+    dm.forget_index = rows
+
+
 def context(cfg: DictConfig, run_dir: Path) -> RunContext:
     """Everything a job needs, built in dependency order from the composed config."""
     corr = corruption(cfg)
     dm = datamodule(cfg, corr)
+    forget(cfg, dm)
     make = net_builder(cfg, dm)
     logger = job_logger(cfg)
-    return RunContext(dm, runner(cfg, dm, make, corr, logger), make, eval_device(cfg), run_dir, logger)
+    node = cfg.get("condensation")
+    condenser = build("condensation", node) if node is not None and cfg.get("forget") is not None else None
+    unlearn = cfg.get("unlearn") or {}
+    return RunContext(dm, runner(cfg, dm, make, corr, logger), make, eval_device(cfg), run_dir, logger,
+                      condenser, float(unlearn.get("unseen_fraction", 0.7)), int(cfg.seed))

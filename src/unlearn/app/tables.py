@@ -107,12 +107,50 @@ def pivot_condensation(runs: list[tuple[Mapping[str, str], Mapping[str, float]]]
     return header, rows
 
 
+UNLEARN_ORDER = ("retrain", "finetune", "neggrad", "kd", "scrub", "bad_teacher", "l1_sparse", "prune", "ssd",
+                 "fisher", "ntk", "aamu_cf", "aamu_sparse", "aamu_scrub")
+
+
+def pivot_unlearning(runs: list[tuple[Mapping[str, str], Mapping[str, float]]]) -> tuple[list[str], list[list[str]]]:
+    """Approximate-unlearning runs: one row per (setting, method) with the paper's columns:
+    forget / retain / test accuracy and MIA (percent), seconds to unlearn and to condense."""
+    values: dict[str, set[str]] = {}
+    for ident, _ in runs:
+        for k, v in ident.items():
+            values.setdefault(k, set()).add(v)
+    keys = ("dataset", "arch", "forget", "condensation")
+    row_keys = [k for k in values if k not in ("method", "seed", "corruption")
+                and (k in keys or len(values[k]) > 1)]
+    row_keys.sort(key=lambda k: (keys + (k,)).index(k))
+    groups: dict[tuple, list[Mapping[str, float]]] = {}
+    for ident, metrics in runs:
+        row = tuple(ident.get(k, "") for k in row_keys) + (ident.get("method", ""),)
+        groups.setdefault(row, []).append(metrics)
+    header = row_keys + ["method", "forget acc", "retain acc", "test acc", "MIA", "MIA (loss)", "forget gap", "MIA gap",
+                         "s unlearn", "s condense"]
+    percent = ("forget_acc", "retain_acc", "test_acc")
+    rows = []
+    for row in sorted(groups, key=lambda r: (r[:-1], (UNLEARN_ORDER + (r[-1],)).index(r[-1]))):
+        rs = groups[row]
+        cells = list(row)
+        cells += [_fmt([r.get(k) for r in rs]) for k in percent]
+        cells += [_fmt([r.get(k) / 100 for r in rs if r.get(k) is not None]) for k in ("mia", "mia_loss")]
+        cells += [_fmt([r.get("forget_acc_gap_to_retrain") for r in rs]),
+                  _fmt([r.get("mia_gap_to_retrain") / 100 for r in rs if r.get("mia_gap_to_retrain") is not None])]
+        cells += [_seconds([r.get("seconds_unlearn") for r in rs]),
+                  _seconds([r.get("seconds_condense", 0.0) + r.get("seconds_cluster", 0.0) for r in rs])]
+        rows.append(cells)
+    return header, rows
+
+
 def pivot(runs: Iterable[tuple[Mapping[str, str], Mapping[str, float]]]) -> tuple[list[str], list[list[str]]]:
     """Header and rows (numbers in percent): corrupted / oracle, then per method accuracy,
     recovery rate, and for poison ASR and the utility score acc x (1 - ASR)."""
     runs = list(runs)
     if any("compression" in m for _, m in runs):
         return pivot_condensation(runs)
+    if any("forget_acc" in m for _, m in runs):
+        return pivot_unlearning(runs)
     groups: dict[tuple, dict[str, list[Mapping[str, float]]]] = {}
     # A row is named by the group choices and by whatever else was swept (differs between runs);
     # overrides every run shares (logger, trainer flags, short recipes) say nothing about a row.
@@ -169,8 +207,13 @@ def write_table(sweep_root: Path, title: str = "") -> dict[str, Path]:
     lines = ([f"### {title}", ""] if title else []) + ["| " + " | ".join(header) + " |",
                                                        "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    legend = ("acc: test accuracy of a net trained on the set (percent); s: clustering + condensation seconds"
-              if any(h.endswith(" s") for h in header) else "Numbers in percent; RR = recovery rate; PUS = acc x (1 - ASR).")
+    if "MIA" in header:
+        legend = ("Accuracy in percent; MIA: folded logistic-regression AUC of the LiRA statistic, forget vs unseen "
+                  "test images of the forget classes (50 = indistinguishable); gaps: |method - retrain|; seconds apart.")
+    elif any(h.endswith(" s") for h in header):
+        legend = "acc: test accuracy of a net trained on the set (percent); s: clustering + condensation seconds"
+    else:
+        legend = "Numbers in percent; RR = recovery rate; PUS = acc x (1 - ASR)."
     md.write_text("\n".join(lines) + f"\n\n{legend}\n")
     with open(csv_path, "w", newline="") as fh:
         csv.writer(fh).writerows([header, *rows])

@@ -21,8 +21,13 @@ log = logging.getLogger("unlearn")
 
 def run_train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     stage = str(cfg.stage)
+    if stage == "original":
+        # The model approximate unlearning starts from: the corrupted stage without corruption.
+        if cfg.corruption.get("_target_", "").rsplit(".", 1)[-1] != "NoCorruption":
+            raise bad_value("stage", stage, "original with corruption=none (or stage=corrupted for a corrupted model)")
+        stage = "corrupted"
     if stage not in STAGES:
-        raise bad_value("stage", stage, STAGES)
+        raise bad_value("stage", stage, ("original", *STAGES))
     run_dir = Path(cfg.paths.output_dir)
     L.seed_everything(int(cfg.seed), verbose=False)
     ctx = build.context(cfg, run_dir)

@@ -24,7 +24,11 @@ from unlearn.data.transforms import build_transform, model_transform
 from unlearn.errors import ConfigError, bad_value
 from unlearn.models.preprocess import Preprocess
 
-STAGES = ("corrupted", "oracle", "cf", "proxy")
+STAGES = ("corrupted", "oracle", "cf", "proxy", "retain")
+
+
+def _subset(split: Corrupted, rows: torch.Tensor) -> Corrupted:
+    return Corrupted(split.data.subset(rows), split.true_labels[rows], split.flags[rows])
 
 
 class CorruptionDataModule(L.LightningDataModule):
@@ -60,6 +64,8 @@ class CorruptionDataModule(L.LightningDataModule):
         self.preprocess = preprocess
         self.stage = "corrupted"
         self.proxy_seed: int | None = None
+        # Positions in ``train`` a forget request names (correct.py forget=...); None: no request.
+        self.forget_index: torch.Tensor | None = None
 
     @property
     def name(self) -> str:
@@ -137,7 +143,34 @@ class CorruptionDataModule(L.LightningDataModule):
             if seed is None:
                 raise ValueError("the proxy stage needs a proxy seed")
             return self.corruption.proxy(self.heldout, self.num_classes, self.name, int(seed))
+        if stage == "retain":
+            return self.retain_split()
         raise bad_value("stage", stage, STAGES)
+
+    # -- forget requests (approximate unlearning) -----------------------------------
+    def forget_rows(self) -> torch.Tensor:
+        if self.forget_index is None:
+            raise ConfigError("this needs a forget request: pick one with forget=random10 (or random1, class, ...)")
+        return self.forget_index
+
+    def forget_split(self) -> Corrupted:
+        return _subset(self.train, self.forget_rows())
+
+    def retain_split(self) -> Corrupted:
+        keep = torch.ones(len(self.train.data), dtype=torch.bool)
+        keep[self.forget_rows()] = False
+        return _subset(self.train, keep.nonzero().squeeze(1))
+
+    def test_parts(self, unseen_fraction: float) -> tuple[Corrupted, Corrupted]:
+        """(unseen pool, evaluation split) of the test set, stratified and seeded (spec blend_aamu 1).
+
+        The unseen pool is what A-AMU samples as in-distribution non-members; metrics and the
+        membership attacks use only the evaluation split, so no image serves both.
+        """
+        if not 0.0 < unseen_fraction < 1.0:
+            raise bad_value("unlearn.unseen_fraction", unseen_fraction, "a fraction strictly between 0 and 1")
+        evaluation, unseen = stratified_split(self.test.labels, unseen_fraction, self.seed)
+        return clean(self.test.subset(unseen)), clean(self.test.subset(evaluation))
 
     def use_stage(self, stage: str, seed: int | None = None) -> CorruptionDataModule:
         self.stage_split(stage, seed)  # validate now, not inside the trainer

@@ -1,3 +1,21 @@
 """Unlearning / correction methods, one module each, registered by name."""
 
-from unlearn.methods import cf, cuts, oracle, potion, sap  # noqa: F401  (each registers itself)
+# Importing each module registers its methods (@METHODS.register).
+from unlearn.methods import (  # noqa: F401
+    aamu,
+    bad_teacher,
+    cf,
+    cuts,
+    distill,
+    finetune,
+    fisher,
+    neggrad,
+    ntk,
+    oracle,
+    potion,
+    retrain,
+    sap,
+    scrub,
+    sparse,
+    ssd,
+)

@@ -19,7 +19,7 @@ from unlearn.models.classifier import Classifier
 from unlearn.models.schedule import make_scheduler
 
 
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = ("adamw", "sgd", "adam")
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Recipe:
     # Non-empty: the reference's "step" schedule (MultiStepLR) instead of warm-up/hold/cosine.
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.1
-    # AdamW (the CUTS recipes) or SGD with momentum (the condensation / unlearning literature's).
+    # AdamW (the CUTS recipes), SGD with momentum (the condensation / unlearning literature's) or Adam (A-AMU).
     optimizer: str = "adamw"
     momentum: float = 0.9
 
@@ -65,6 +65,8 @@ class Recipe:
 def make_optimizer(params: list[torch.nn.Parameter], r: Recipe) -> torch.optim.Optimizer:
     if r.optimizer == "sgd":
         return torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+    if r.optimizer == "adam":
+        return torch.optim.Adam(params, lr=r.lr, weight_decay=r.weight_decay)
     return torch.optim.AdamW(params, lr=r.lr, betas=(0.9, 0.999), weight_decay=r.weight_decay)
 
 
