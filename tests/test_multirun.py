@@ -96,3 +96,16 @@ def test_poison_tables_show_asr_and_pus_not_recovery():
     assert not [h for h in header if h.endswith("RR")]
     row = dict(zip(header, rows[0]))
     assert row["cuts ASR"] == "0.0" and row["potion PUS"] == "48.5" and row["corrupted ASR"] == "100.0"
+
+
+def test_unlearning_runs_pivot_into_one_row_per_method_and_round():
+    base = {"forget_acc": 0.9, "retain_acc": 0.99, "test_acc": 0.95, "mia": 52.0, "mia_loss": 55.0,
+            "forget_acc_gap_to_retrain": 0.01, "mia_gap_to_retrain": 2.0, "seconds_unlearn": 1.5}
+    rounds = {f"round{r}_{k}": v + r for r in (0, 1) for k, v in base.items()}
+    runs = [({"dataset": "d", "forget": "random10", "condensation": "none", "method": "aamu_cf"}, {**base, **rounds}),
+            ({"dataset": "d", "forget": "random10", "condensation": "none", "method": "retrain"}, {**base, **rounds})]
+    header, rows = pivot(runs)
+    assert header[:5] == ["dataset", "forget", "condensation", "round", "method"]
+    assert [r[3:5] for r in rows] == [["0", "retrain"], ["0", "aamu_cf"], ["1", "retrain"], ["1", "aamu_cf"]]
+    row = dict(zip(header, rows[3]))
+    assert row["forget acc"] == "190.0" and row["MIA"] == "53.0" and row["s unlearn"] == "2.5"

@@ -59,3 +59,15 @@ def test_without_a_forget_request_the_error_is_one_line(tmp_path):
     proc = run_cli("correct.py", "method=aamu_cf", "logger=none", root=tmp_path)
     assert proc.returncode == 2 and "forget=random10" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_multi_round_forgets_a_tenth_of_what_remains_each_round(shared_root):
+    m = _run(shared_root, ["method=aamu_cf", "condensation=blend", "unlearn.rounds=2"], "rounds")
+    # Round 0: the request (108 of 1,085); round 1: 10% of the 977 still retained.
+    assert (m["round0_forget_images"], m["round0_retain_images"]) == (108, 977)
+    assert (m["round1_forget_images"], m["round1_retain_images"]) == (98, 977 - 98)
+    assert m["round0_seconds_cluster"] > 0 and m["round1_seconds_cluster"] == 0.0  # clustered once
+    assert m["round1_seconds_condense"] > 0 and m["round1_train_images"] < m["round1_retain_images"]
+    assert m["forget_acc"] == m["round1_forget_acc"]  # the unprefixed keys are the last round's
+    assert m["round1_retrain_forget_acc"] != m["round0_retrain_forget_acc"] or \
+        m["round1_retrain_mia"] != m["round0_retrain_mia"]  # a new retrain per round

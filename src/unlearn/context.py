@@ -33,6 +33,9 @@ class RunContext:
     condenser: Any = None
     unseen_fraction: float = 0.7
     seed: int = 0
+    # Multi-round unlearning: rounds, and the fraction of the retain set each later round forgets.
+    rounds: int = 1
+    round_fraction: float = 0.1
     _evalsets: dict[str, EvalSet] = field(default_factory=dict)
 
     @property

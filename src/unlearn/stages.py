@@ -103,6 +103,11 @@ class StageRunner:
         name = stage if proxy_seed is None else f"{stage}_{proxy_seed}"
         return self.artifact_dir / name / self.key(stage, proxy_seed)
 
+    def forget_memo(self, stage: str) -> None:
+        """Drop the memoised result of ``stage`` (every seed), e.g. when a new forget round changes
+        the retain set: the next ``get`` looks up (or trains) the stage under its new key."""
+        self._memo = {k: v for k, v in self._memo.items() if k[0] != stage}
+
     def get(self, stage: str, proxy_seed: int | None = None) -> StageResult:
         memo_key = (stage, proxy_seed)
         if memo_key not in self._memo:

@@ -196,5 +196,10 @@ def context(cfg: DictConfig, run_dir: Path) -> RunContext:
     node = cfg.get("condensation")
     condenser = build("condensation", node) if node is not None and cfg.get("forget") is not None else None
     unlearn = cfg.get("unlearn") or {}
+    rounds, fraction = int(unlearn.get("rounds", 1)), float(unlearn.get("round_fraction", 0.1))
+    if rounds < 1:
+        raise bad_value("unlearn.rounds", rounds, "a positive number of forget rounds")
+    if not 0.0 < fraction < 1.0:
+        raise bad_value("unlearn.round_fraction", fraction, "a fraction strictly between 0 and 1")
     return RunContext(dm, runner(cfg, dm, make, corr, logger), make, eval_device(cfg), run_dir, logger,
-                      condenser, float(unlearn.get("unseen_fraction", 0.7)), int(cfg.seed))
+                      condenser, float(unlearn.get("unseen_fraction", 0.7)), int(cfg.seed), rounds, fraction)

@@ -111,14 +111,24 @@ UNLEARN_ORDER = ("retrain", "finetune", "neggrad", "kd", "scrub", "bad_teacher",
                  "fisher", "ntk", "aamu_cf", "aamu_sparse", "aamu_scrub")
 
 
+def _rounds(ident: Mapping[str, str], metrics: Mapping[str, float]) -> list[tuple[dict[str, str], dict[str, float]]]:
+    rounds = sorted({int(k[5:].split("_", 1)[0]) for k in metrics if k.startswith("round") and "_" in k})
+    if not rounds:
+        return [(dict(ident), dict(metrics))]
+    return [({**ident, "round": str(r)}, {k.split("_", 1)[1]: v for k, v in metrics.items()
+                                          if k.startswith(f"round{r}_")}) for r in rounds]
+
+
 def pivot_unlearning(runs: list[tuple[Mapping[str, str], Mapping[str, float]]]) -> tuple[list[str], list[list[str]]]:
     """Approximate-unlearning runs: one row per (setting, method) with the paper's columns:
-    forget / retain / test accuracy and MIA (percent), seconds to unlearn and to condense."""
+    forget / retain / test accuracy and MIA (percent), seconds to unlearn and to condense.
+    A multi-round run (``round<r>_*`` keys) gives one row per round."""
+    runs = [split for run in runs for split in _rounds(*run)]
     values: dict[str, set[str]] = {}
     for ident, _ in runs:
         for k, v in ident.items():
             values.setdefault(k, set()).add(v)
-    keys = ("dataset", "arch", "forget", "condensation")
+    keys = ("dataset", "arch", "forget", "condensation", "round")
     row_keys = [k for k in values if k not in ("method", "seed", "corruption")
                 and (k in keys or len(values[k]) > 1)]
     row_keys.sort(key=lambda k: (keys + (k,)).index(k))

@@ -19,6 +19,7 @@ import copy
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +30,9 @@ from unlearn.eval.evalset import EvalSet, accuracy
 from unlearn.eval.mia import forget_mia, loss_threshold_auc, per_sample_losses
 from unlearn.methods.base import Method, MethodResult, Stage
 from unlearn.models.module import Recipe
+
+if TYPE_CHECKING:
+    from unlearn.condense import Pool
 
 METRICS = ("forget_acc", "retain_acc", "test_acc", "mia", "mia_loss")
 
@@ -49,26 +53,54 @@ def _materialise(ctx: RunContext, split: Corrupted) -> EvalSet:
     return EvalSet.from_loader(ctx.dm.loader(split, train=False), ctx.device)
 
 
-def forget_data(ctx: RunContext) -> ForgetData:
+def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | None = None) -> ForgetData:
+    """The data of one request. ``current``: the rows forgotten now (default: all of
+    ``dm.forget_rows()``, which in multi-round runs is every row forgotten so far). With a
+    condenser, ``pool`` is the clustered training pool; ``None`` clusters it now (timed apart)."""
     dm = ctx.dm
     unseen, evaluation = dm.test_parts(ctx.unseen_fraction)
     retain = _materialise(ctx, dm.retain_split())
-    data = ForgetData(_materialise(ctx, dm.forget_split()), retain, _materialise(ctx, unseen),
+    forget = dm.forget_split() if current is None else _rows(dm.train, current)
+    data = ForgetData(_materialise(ctx, forget), retain, _materialise(ctx, unseen),
                       _materialise(ctx, evaluation), retain.x, retain.y)
-    if ctx.condenser is not None and ctx.condenser.name != "none":
-        from unlearn.condense import Pool
-
-        train = _materialise(ctx, dm.train)
-        pool = Pool(train.x.cpu(), train.y.cpu(), torch.arange(len(train)), dm.num_classes)
-        ctx.condenser.device = ctx.device
-        t0 = time.perf_counter()
-        ctx.condenser.prepare(pool)  # done once before any request (Blend's clustering)
-        data.seconds_cluster = time.perf_counter() - t0
+    if condensing(ctx):
+        if pool is None:
+            pool, data.seconds_cluster = clustered_pool(ctx)
         t1 = time.perf_counter()
+        # Every row forgotten so far: a cluster that ever held one stays residual (spec 7.4).
         cset = ctx.condenser.condense(pool, dm.forget_rows())
         data.seconds_condense = time.perf_counter() - t1
         data.train_x, data.train_y = cset.images.to(ctx.device), cset.labels.to(ctx.device)
     return data
+
+
+def condensing(ctx: RunContext) -> bool:
+    return ctx.condenser is not None and ctx.condenser.name != "none"
+
+
+def clustered_pool(ctx: RunContext) -> tuple[Pool, float]:
+    """The whole training split as a condensation pool, prepared once before any request
+    (Blend's clustering); returns it and the seconds that preparation took."""
+    from unlearn.condense import Pool
+
+    train = _materialise(ctx, ctx.dm.train)
+    pool = Pool(train.x.cpu(), train.y.cpu(), torch.arange(len(train)), ctx.dm.num_classes)
+    ctx.condenser.device = ctx.device
+    t0 = time.perf_counter()
+    ctx.condenser.prepare(pool)
+    return pool, time.perf_counter() - t0
+
+
+def _rows(split: Corrupted, rows: Tensor) -> Corrupted:
+    return Corrupted(split.data.subset(rows), split.true_labels[rows], split.flags[rows])
+
+
+def next_request(retained: Tensor, fraction: float, seed: int) -> Tensor:
+    """A round's new forget rows: a seeded random ``fraction`` of the rows still retained (spec 7.4:
+    the first 10% of the previous round's shuffled retain list)."""
+    gen = torch.Generator().manual_seed(seed)
+    count = max(1, round(fraction * retained.numel()))
+    return retained[torch.randperm(retained.numel(), generator=gen)[:count]].sort().values
 
 
 def scores(net: nn.Module, data: ForgetData, seed: int) -> dict[str, float]:
@@ -97,12 +129,37 @@ class UnlearnMethod(Method):
         """The unlearned model (``net`` is a copy of the original, on the eval device, free to edit)."""
 
     def run(self, ctx: RunContext) -> MethodResult:
-        data = forget_data(ctx)
+        """One request, or ``unlearn.rounds`` of them (spec 7.4): each later round forgets a fraction
+        of what is still retained, the method continues from its own previous model, the reference
+        is a retrain on that round's retain set, and clustering is done once (its time in round 0)."""
         original = ctx.net_with(ctx.runner.get("corrupted").state)
+        net: nn.Module = copy.deepcopy(original)
+        dm = ctx.dm
+        current = dm.forget_rows()
+        pool, seconds_cluster = clustered_pool(ctx) if condensing(ctx) else (None, 0.0)
+        out: dict[str, float] = {}
+        for r in range(ctx.rounds):
+            if r > 0:
+                keep = torch.ones(len(dm.train.data), dtype=torch.bool)
+                keep[dm.forget_rows()] = False
+                current = next_request(keep.nonzero().squeeze(1), ctx.round_fraction, ctx.seed + 1000 + r)
+                dm.forget_index = torch.cat([dm.forget_rows(), current]).sort().values
+                ctx.runner.forget_memo("retain")  # this round's retrain has its own key
+                ctx.runner.get("retain")
+            data = forget_data(ctx, current, pool)
+            data.seconds_cluster = seconds_cluster if r == 0 else 0.0  # later rounds re-sample and re-blend
+            net, m = self._round(net, original, data, ctx)
+            if ctx.rounds > 1:
+                out.update({f"round{r}_{k}": v for k, v in m.items()})
+            out.update(m)
+        return MethodResult(out)
+
+    def _round(self, start_net: nn.Module, original: nn.Module, data: ForgetData,
+               ctx: RunContext) -> tuple[nn.Module, dict[str, float]]:
         retrain = ctx.net_with(ctx.runner.get("retain").state)
         torch.manual_seed(ctx.seed)
         start = time.perf_counter()
-        net = self.unlearn(copy.deepcopy(original), data, ctx)
+        net = self.unlearn(copy.deepcopy(start_net), data, ctx)
         if ctx.device.type == "cuda":
             torch.cuda.synchronize(ctx.device)
         seconds = time.perf_counter() - start
@@ -115,7 +172,7 @@ class UnlearnMethod(Method):
                    seconds_cluster=data.seconds_cluster, seconds_retrain=ctx.runner.get("retain").seconds,
                    forget_images=float(len(data.forget)), retain_images=float(len(data.retain)),
                    train_images=float(data.train_y.numel()))
-        return MethodResult(out)
+        return net, out
 
     def seconds(self, measured: float, ctx: RunContext) -> float:
         return measured
