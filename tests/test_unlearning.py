@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import compose_cfg, run_cli
@@ -71,3 +73,22 @@ def test_multi_round_forgets_a_tenth_of_what_remains_each_round(shared_root):
     assert m["forget_acc"] == m["round1_forget_acc"]  # the unprefixed keys are the last round's
     assert m["round1_retrain_forget_acc"] != m["round0_retrain_forget_acc"] or \
         m["round1_retrain_mia"] != m["round0_retrain_mia"]  # a new retrain per round
+
+
+def test_a_condense_py_set_is_reused_by_path_for_the_same_request(tmp_path):
+    proc = run_cli("condense.py", "logger=none", "forget=random10", "ipc=20", "evaluate.models=0",
+                   "condensation.iterations=2", root=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (saved,) = [p.parent for p in (tmp_path / "outputs" / "condense").rglob("condensed.json")]
+    meta = json.loads((saved / "condensed.json").read_text())
+    common = ["experiment=unlearn/cpu", "method=aamu_cf", "forget=random10", f"condensed={saved}", "logger=none",
+              "trainer.enable_progress_bar=false"]
+    # The CUTS digits default holds 20% of train out, so its train split is not the one condensed: refused.
+    proc = run_cli("correct.py", *common, root=tmp_path)
+    assert proc.returncode == 2 and "another train_images (1352, this run: 1085)" in proc.stderr
+    proc = run_cli("correct.py", *common, "dataset.heldout_fraction=0", root=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (metrics,) = (tmp_path / "outputs" / "correct").rglob("metrics.json")
+    m = json.loads(metrics.read_text())
+    assert m["train_images"] == meta["free_clusters"] + meta["residual_images"] < m["retain_images"] == 1352 - 135
+    assert m["seconds_condense"] == pytest.approx(meta["seconds_build"]) and m["seconds_cluster"] > 0

@@ -36,6 +36,8 @@ class RunContext:
     # Multi-round unlearning: rounds, and the fraction of the retain set each later round forgets.
     rounds: int = 1
     round_fraction: float = 0.1
+    # A condense.py run dir whose set replaces the retain set (instead of condensing here).
+    condensed_path: str | None = None
     _evalsets: dict[str, EvalSet] = field(default_factory=dict)
 
     @property

@@ -202,4 +202,5 @@ def context(cfg: DictConfig, run_dir: Path) -> RunContext:
     if not 0.0 < fraction < 1.0:
         raise bad_value("unlearn.round_fraction", fraction, "a fraction strictly between 0 and 1")
     return RunContext(dm, runner(cfg, dm, make, corr, logger), make, eval_device(cfg), run_dir, logger,
-                      condenser, float(unlearn.get("unseen_fraction", 0.7)), int(cfg.seed), rounds, fraction)
+                      condenser, float(unlearn.get("unseen_fraction", 0.7)), int(cfg.seed), rounds, fraction,
+                      cfg.get("condensed"))

@@ -16,7 +16,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from unlearn.app import build
 from unlearn.app.report import table, write_metrics
@@ -69,7 +69,10 @@ def run_condense(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     retain_images = len(pool) - int(forget.numel())
     device = build.eval_device(cfg)
     meta = {"dataset": source.name, "mean": list(source.mean), "std": list(source.std),
-            "forget": request.describe(), "forget_images": int(forget.numel()), "seed": int(cfg.seed)}
+            "forget": request.describe(), "forget_images": int(forget.numel()), "seed": int(cfg.seed),
+            # What correct.py condensed=<dir> checks before reusing the set for its own request.
+            "train_images": len(pool), "forget_rows": store.rows_digest(forget),
+            "shape": list(pool.images.shape[1:])}
 
     metrics: dict[str, float] = {}
     if cfg.get("condensed"):

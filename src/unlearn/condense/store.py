@@ -7,10 +7,12 @@ cannot silently feed a run on another.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file, save_file
 
 from unlearn.condense.base import CondensedSet
@@ -30,6 +32,11 @@ def save(cset: CondensedSet, directory: Path) -> Path:
     save_file(tensors, str(directory / TENSORS))
     (directory / META).write_text(json.dumps(cset.meta, indent=2, default=float) + "\n")
     return directory
+
+
+def rows_digest(rows: torch.Tensor) -> str:
+    """A fingerprint of index rows (a forget request, a train split), to tell sets apart exactly."""
+    return hashlib.sha256(rows.long().cpu().numpy().tobytes()).hexdigest()
 
 
 def load(directory: str | Path, expect: dict[str, Any] | None = None) -> CondensedSet:

@@ -63,7 +63,12 @@ def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | Non
     forget = dm.forget_split() if current is None else _rows(dm.train, current)
     data = ForgetData(_materialise(ctx, forget), retain, _materialise(ctx, unseen),
                       _materialise(ctx, evaluation), retain.x, retain.y)
-    if condensing(ctx):
+    if ctx.condensed_path:
+        cset = saved_set(ctx, retain)
+        data.train_x, data.train_y = cset.images.to(ctx.device), cset.labels.to(ctx.device)
+        data.seconds_condense = float(cset.meta.get("seconds_build", 0.0))
+        data.seconds_cluster = float(cset.meta.get("seconds_cluster", 0.0))
+    elif condensing(ctx):
         if pool is None:
             pool, data.seconds_cluster = clustered_pool(ctx)
         t1 = time.perf_counter()
@@ -72,6 +77,25 @@ def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | Non
         data.seconds_condense = time.perf_counter() - t1
         data.train_x, data.train_y = cset.images.to(ctx.device), cset.labels.to(ctx.device)
     return data
+
+
+def saved_set(ctx: RunContext, retain: EvalSet):
+    """A condense.py set built for exactly this request: same dataset, train split, forget rows and
+    input shape; anything else is refused in one line rather than silently mixed."""
+    from unlearn.condense import store
+    from unlearn.errors import ConfigError
+
+    dm = ctx.dm
+    cset = store.load(ctx.condensed_path, expect={"dataset": dm.name})
+    want = {"train_images": len(dm.train.data), "forget_rows": store.rows_digest(dm.forget_rows()),
+            "shape": list(retain.x.shape[1:])}
+    for key, value in want.items():
+        if cset.meta.get(key) != value:
+            raise ConfigError(f"condensed={ctx.condensed_path!r} was built for another {key} "
+                              f"({cset.meta.get(key)!r}, this run: {value!r}); condense.py condenses the source's "
+                              "whole train split at its own size, so build it with the same forget request and "
+                              "use dataset.heldout_fraction=0 here (as experiment=unlearn/resnet does)")
+    return cset
 
 
 def condensing(ctx: RunContext) -> bool:
@@ -136,7 +160,12 @@ class UnlearnMethod(Method):
         net: nn.Module = copy.deepcopy(original)
         dm = ctx.dm
         current = dm.forget_rows()
-        pool, seconds_cluster = clustered_pool(ctx) if condensing(ctx) else (None, 0.0)
+        if ctx.condensed_path and ctx.rounds > 1:
+            from unlearn.errors import ConfigError
+
+            raise ConfigError("condensed=<dir> holds one request's set; multi-round runs (unlearn.rounds > 1) "
+                              "condense every round themselves: drop condensed= and use condensation=blend")
+        pool, seconds_cluster = clustered_pool(ctx) if condensing(ctx) and not ctx.condensed_path else (None, 0.0)
         out: dict[str, float] = {}
         for r in range(ctx.rounds):
             if r > 0:
@@ -147,7 +176,8 @@ class UnlearnMethod(Method):
                 ctx.runner.forget_memo("retain")  # this round's retrain has its own key
                 ctx.runner.get("retain")
             data = forget_data(ctx, current, pool)
-            data.seconds_cluster = seconds_cluster if r == 0 else 0.0  # later rounds re-sample and re-blend
+            if not ctx.condensed_path:  # a saved set reports its own build times
+                data.seconds_cluster = seconds_cluster if r == 0 else 0.0  # later rounds re-sample and re-blend
             net, m = self._round(net, original, data, ctx)
             if ctx.rounds > 1:
                 out.update({f"round{r}_{k}": v for k, v in m.items()})
