@@ -14,18 +14,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
-
-# One intra-op thread for the whole session, in-process and in every CLI subprocess: the test
-# models are tiny, and on CI's 2 cores OpenMP oversubscription (pytest plus a subprocess, or two
-# DDP ranks) made steps many times slower (measured 0.17 s vs ~1 s per ConvNet step; the suite
-# took 18.9 min with default threads, about 13 min with one on a busier machine).
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
