@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from unlearn.data.imageset import ImageSet, decode_rgb
-from unlearn.data.sources import FileSource, _first_missing, _one_line, _remove_empty_dirs
+from unlearn.data.sources import CIFAR10, FileSource, _first_missing, _one_line, _remove_empty_dirs
 from unlearn.errors import DataUnavailableError
 from unlearn.registry import DATASETS
 
@@ -56,7 +56,7 @@ class CINIC10(FileSource):
 
     name = "cinic10"
     prompts = "cifar"
-    class_names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    class_names = CIFAR10.class_names  # the same ten classes, in the same order
     # The statistics the Blend paper's code normalises CINIC-10 with.
     mean = (0.478, 0.472, 0.430)
     std = (0.242, 0.238, 0.258)

@@ -30,13 +30,14 @@ class Corrupted:
     true_labels: torch.Tensor
     flags: torch.Tensor
 
+    def subset(self, rows: torch.Tensor) -> Corrupted:
+        return Corrupted(self.data.subset(rows), self.true_labels[rows], self.flags[rows])
+
     def only_corrupted(self) -> Corrupted:
-        keep = torch.nonzero(self.flags != CLEAN, as_tuple=True)[0]
-        return Corrupted(self.data.subset(keep), self.true_labels[keep], self.flags[keep])
+        return self.subset(torch.nonzero(self.flags != CLEAN, as_tuple=True)[0])
 
     def only_clean(self) -> Corrupted:
-        keep = torch.nonzero(self.flags == CLEAN, as_tuple=True)[0]
-        return Corrupted(self.data.subset(keep), self.true_labels[keep], self.flags[keep])
+        return self.subset(torch.nonzero(self.flags == CLEAN, as_tuple=True)[0])
 
 
 def clean(data: ImageSet) -> Corrupted:

@@ -27,10 +27,6 @@ from unlearn.models.preprocess import Preprocess
 STAGES = ("corrupted", "oracle", "cf", "proxy", "retain")
 
 
-def _subset(split: Corrupted, rows: torch.Tensor) -> Corrupted:
-    return Corrupted(split.data.subset(rows), split.true_labels[rows], split.flags[rows])
-
-
 class CorruptionDataModule(L.LightningDataModule):
     def __init__(
         self,
@@ -154,12 +150,15 @@ class CorruptionDataModule(L.LightningDataModule):
         return self.forget_index
 
     def forget_split(self) -> Corrupted:
-        return _subset(self.train, self.forget_rows())
+        return self.train.subset(self.forget_rows())
 
-    def retain_split(self) -> Corrupted:
+    def retain_rows(self) -> torch.Tensor:
         keep = torch.ones(len(self.train.data), dtype=torch.bool)
         keep[self.forget_rows()] = False
-        return _subset(self.train, keep.nonzero().squeeze(1))
+        return keep.nonzero().squeeze(1)
+
+    def retain_split(self) -> Corrupted:
+        return self.train.subset(self.retain_rows())
 
     def test_parts(self, unseen_fraction: float) -> tuple[Corrupted, Corrupted]:
         """(unseen pool, evaluation split) of the test set, stratified and seeded (spec blend_aamu 1).

@@ -60,7 +60,7 @@ def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | Non
     dm = ctx.dm
     unseen, evaluation = dm.test_parts(ctx.unseen_fraction)
     retain = _materialise(ctx, dm.retain_split())
-    forget = dm.forget_split() if current is None else _rows(dm.train, current)
+    forget = dm.forget_split() if current is None else dm.train.subset(current)
     data = ForgetData(_materialise(ctx, forget), retain, _materialise(ctx, unseen),
                       _materialise(ctx, evaluation), retain.x, retain.y)
     if ctx.condensed_path:
@@ -115,10 +115,6 @@ def clustered_pool(ctx: RunContext) -> tuple[Pool, float]:
     return pool, time.perf_counter() - t0
 
 
-def _rows(split: Corrupted, rows: Tensor) -> Corrupted:
-    return Corrupted(split.data.subset(rows), split.true_labels[rows], split.flags[rows])
-
-
 def next_request(retained: Tensor, fraction: float, seed: int) -> Tensor:
     """A round's new forget rows: a seeded random ``fraction`` of the rows still retained (spec 7.4:
     the first 10% of the previous round's shuffled retain list)."""
@@ -169,9 +165,7 @@ class UnlearnMethod(Method):
         out: dict[str, float] = {}
         for r in range(ctx.rounds):
             if r > 0:
-                keep = torch.ones(len(dm.train.data), dtype=torch.bool)
-                keep[dm.forget_rows()] = False
-                current = next_request(keep.nonzero().squeeze(1), ctx.round_fraction, ctx.seed + 1000 + r)
+                current = next_request(dm.retain_rows(), ctx.round_fraction, ctx.seed + 1000 + r)
                 dm.forget_index = torch.cat([dm.forget_rows(), current]).sort().values
                 ctx.runner.forget_memo("retain")  # this round's retrain has its own key
                 ctx.runner.get("retain")
