@@ -44,6 +44,7 @@ def test_condensed_retain_set_shrinks_what_a_method_trains_on(shared_root, aamu)
     m = _run(shared_root, ["method=aamu_cf", "condensation=blend"], "aamu_blend")
     assert m["train_images"] < m["retain_images"] == aamu["retain_images"]
     assert m["seconds_condense"] > 0 and m["seconds_cluster"] > 0
+    assert 0.9 < m["free_retain_acc"] <= 1.0 and 0.9 < m["residual_retain_acc"] <= 1.0  # the two Blend halves
     # The retrained reference is the same model with or without condensation.
     assert m["retrain_forget_acc"] == aamu["retrain_forget_acc"]
 

@@ -38,6 +38,8 @@ class RunContext:
     round_fraction: float = 0.1
     # A condense.py run dir whose set replaces the retain set (instead of condensing here).
     condensed_path: str | None = None
+    # Blend's Section 4.4 ablation: which training set (v1..v7) replaces the retain set; None = v2's.
+    ablation: str | None = None
     _evalsets: dict[str, EvalSet] = field(default_factory=dict)
 
     @property

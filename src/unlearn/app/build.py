@@ -201,6 +201,15 @@ def context(cfg: DictConfig, run_dir: Path) -> RunContext:
         raise bad_value("unlearn.rounds", rounds, "a positive number of forget rounds")
     if not 0.0 < fraction < 1.0:
         raise bad_value("unlearn.round_fraction", fraction, "a fraction strictly between 0 and 1")
+    ablation = unlearn.get("ablation")
+    if ablation is not None:
+        from unlearn.condense.ablation import VARIANTS
+
+        if str(ablation) not in VARIANTS:
+            raise bad_value("unlearn.ablation", ablation, f"null or one of {', '.join(VARIANTS)} (spec blend_aamu 3.6)")
+        if condenser is None or condenser.name != "blend" or cfg.get("condensed"):
+            raise bad_value("unlearn.ablation", ablation, "an ablation of Blend's training set: it needs "
+                            "condensation=blend (and no condensed=) with a forget request")
     return RunContext(dm, runner(cfg, dm, make, corr, logger), make, eval_device(cfg), run_dir, logger,
                       condenser, float(unlearn.get("unseen_fraction", 0.7)), int(cfg.seed), rounds, fraction,
-                      cfg.get("condensed"))
+                      cfg.get("condensed"), None if ablation is None else str(ablation))

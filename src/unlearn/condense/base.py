@@ -93,6 +93,12 @@ class CondensedSet:
                             dict(meta or {}))
 
     @staticmethod
+    def raw_images(pool: Pool, rows: Tensor, meta: dict[str, Any] | None = None) -> CondensedSet:
+        """Pool ``rows`` kept as they are: each image is its own single member, flagged raw."""
+        return CondensedSet.from_groups(pool.images[rows], pool.labels[rows], list(pool.index[rows].split(1)),
+                                        raw=torch.ones(rows.numel(), dtype=torch.bool), meta=meta)
+
+    @staticmethod
     def concat(parts: list[CondensedSet], meta: dict[str, Any] | None = None) -> CondensedSet:
         groups = [p.members_of(i) for p in parts for i in range(len(p))]
         return CondensedSet.from_groups(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),

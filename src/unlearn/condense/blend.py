@@ -132,8 +132,7 @@ class Blend(Condenser):
         seconds_blend = time.perf_counter() - t1
         r = part.residual_rows
         if r.numel():
-            parts.append(CondensedSet.from_groups(pool.images[r], pool.labels[r], list(pool.index[r].split(1)),
-                                                  raw=torch.ones(r.numel(), dtype=torch.bool)))
+            parts.append(CondensedSet.raw_images(pool, r))
         meta = {
             "method": self.name, "ipc": self.ipc, "iterations": self.iterations, "lr": self.lr,
             "clusters": len(self.clusters), "free_clusters": len(part.free),

@@ -20,8 +20,7 @@ class NoCondensation(Condenser):
 
     def condense(self, pool: Pool, forget: Tensor | None = None) -> CondensedSet:
         retain = pool.without(forget)
-        return CondensedSet.from_groups(retain.images, retain.labels, list(retain.index.split(1)),
-                                        raw=torch.ones(len(retain), dtype=torch.bool), meta={"method": self.name})
+        return CondensedSet.raw_images(retain, torch.arange(len(retain)), meta={"method": self.name})
 
 
 def random_rows(pool: Pool, counts: Tensor, seed: int) -> Tensor:
@@ -43,6 +42,4 @@ class RandomSubset(Condenser):
     def condense(self, pool: Pool, forget: Tensor | None = None) -> CondensedSet:
         retain = pool.without(forget)
         rows = random_rows(retain, torch.full((pool.num_classes,), self.ipc), self.seed)
-        return CondensedSet.from_groups(retain.images[rows], retain.labels[rows], list(retain.index[rows].split(1)),
-                                        raw=torch.ones(rows.numel(), dtype=torch.bool),
-                                        meta={"method": self.name, "ipc": self.ipc})
+        return CondensedSet.raw_images(retain, rows, meta={"method": self.name, "ipc": self.ipc})

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corrupted
-from unlearn.eval.evalset import EvalSet, accuracy
+from unlearn.eval.evalset import EvalSet, accuracy, logits
 from unlearn.eval.mia import forget_mia, loss_threshold_auc, per_sample_losses
 from unlearn.methods.base import Method, MethodResult, Stage
 from unlearn.models.module import Recipe
@@ -47,6 +47,10 @@ class ForgetData:
     train_y: Tensor
     seconds_condense: float = 0.0
     seconds_cluster: float = 0.0
+    # With Blend: which retain images are free / residual (masks over ``retain``), for the
+    # ablation's free- and residual-retain accuracies.
+    free_mask: Tensor | None = None
+    residual_mask: Tensor | None = None
 
 
 def _materialise(ctx: RunContext, split: Corrupted) -> EvalSet:
@@ -73,9 +77,20 @@ def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | Non
             pool, data.seconds_cluster = clustered_pool(ctx)
         t1 = time.perf_counter()
         # Every row forgotten so far: a cluster that ever held one stays residual (spec 7.4).
-        cset = ctx.condenser.condense(pool, dm.forget_rows())
+        if ctx.ablation:
+            from unlearn.condense.ablation import ablation_set
+
+            cset = ablation_set(ctx.condenser, pool, dm.forget_rows(), ctx.ablation)
+        else:
+            cset = ctx.condenser.condense(pool, dm.forget_rows())
         data.seconds_condense = time.perf_counter() - t1
         data.train_x, data.train_y = cset.images.to(ctx.device), cset.labels.to(ctx.device)
+        if ctx.condenser.name == "blend":
+            from unlearn.condense.ablation import halves
+
+            h, retained = halves(ctx.condenser, pool, dm.forget_rows()), dm.retain_rows()
+            data.free_mask = torch.isin(retained, h.free).to(ctx.device)
+            data.residual_mask = torch.isin(retained, h.residual).to(ctx.device)
     return data
 
 
@@ -128,13 +143,18 @@ def scores(net: nn.Module, data: ForgetData, seed: int) -> dict[str, float]:
     in_classes = torch.isin(data.evaluation.y, data.forget.y.unique())
     member = per_sample_losses(net, data.forget)
     nonmember = per_sample_losses(net, data.evaluation)[in_classes]
-    return {
+    right = (logits(net, data.retain).argmax(dim=1) == data.retain.y).float()
+    out = {
         "forget_acc": accuracy(net, data.forget),
-        "retain_acc": accuracy(net, data.retain),
+        "retain_acc": float(right.mean()),
         "test_acc": accuracy(net, data.evaluation),
         "mia": forget_mia(net, data.forget, data.evaluation, seed),
         "mia_loss": loss_threshold_auc(member, nonmember),
     }
+    for name, mask in (("free_retain_acc", data.free_mask), ("residual_retain_acc", data.residual_mask)):
+        if mask is not None:
+            out[name] = float(right[mask].mean()) if bool(mask.any()) else float("nan")
+    return out
 
 
 class UnlearnMethod(Method):
