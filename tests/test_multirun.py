@@ -109,3 +109,15 @@ def test_unlearning_runs_pivot_into_one_row_per_method_and_round():
     assert [r[3:5] for r in rows] == [["0", "retrain"], ["0", "aamu_cf"], ["1", "retrain"], ["1", "aamu_cf"]]
     row = dict(zip(header, rows[3]))
     assert row["forget acc"] == "190.0" and row["MIA"] == "53.0" and row["s unlearn"] == "2.5"
+
+
+def test_blend_halves_and_the_lira_attack_get_their_own_columns():
+    base = {"forget_acc": 0.9, "retain_acc": 0.99, "test_acc": 0.95, "mia": 52.0, "mia_loss": 55.0,
+            "forget_acc_gap_to_retrain": 0.01, "mia_gap_to_retrain": 2.0, "seconds_unlearn": 1.5,
+            "free_retain_acc": 0.98, "residual_retain_acc": 0.97, "mia_lira": 61.0}
+    runs = [({"dataset": "d", "forget": "random10", "condensation": "blend", "unlearn.ablation": v,
+              "method": "l1_sparse"}, base) for v in ("v4", "v2")]
+    header, rows = pivot(runs)
+    assert "unlearn.ablation" in header and [r[header.index("unlearn.ablation")] for r in rows] == ["v2", "v4"]
+    row = dict(zip(header, rows[0]))
+    assert (row["free retain acc"], row["residual retain acc"], row["MIA (LiRA)"]) == ("98.0", "97.0", "61.0")

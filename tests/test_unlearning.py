@@ -58,6 +58,16 @@ def test_every_method_runs_by_one_override(shared_root, method):
         assert m["forget_acc_gap_to_retrain"] == 0.0
 
 
+def test_shadow_attack_sees_what_the_folded_mia_misses_and_aamu_moves_it_to_retrain(shared_root, aamu):
+    m = _run(shared_root, ["method=aamu_cf", "unlearn.shadows=4"], "aamu_lira")
+    # Measured (4 shadows): LiRA original 67.4, retrain 56.2, A-AMU 54.0, while the paper's folded
+    # MIA cannot tell the original (52.9) from retrain (48.1) on this request.
+    assert m["original_mia_lira"] > m["retrain_mia_lira"] + 5
+    assert m["mia_lira_gap_to_retrain"] < abs(m["original_mia_lira"] - m["retrain_mia_lira"]) / 2
+    assert m["forget_acc"] == aamu["forget_acc"]  # the attack only observes
+    assert m["seconds_shadows"] > 0
+
+
 def test_without_a_forget_request_the_error_is_one_line(tmp_path):
     proc = run_cli("correct.py", "method=aamu_cf", "logger=none", root=tmp_path)
     assert proc.returncode == 2 and "forget=random10" in proc.stderr

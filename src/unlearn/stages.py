@@ -93,6 +93,9 @@ class StageRunner:
             material["proxy_seed"] = int(proxy_seed)  # type: ignore[arg-type]
         if stage == "oracle":
             material["oracle_of"] = self.key("corrupted")  # the oracle trains on *this* split's clean part
+        if stage == "shadow":  # LiRA's shadow models: which of how many halves of the train split
+            material["shadow"] = [int(proxy_seed), self.dm.shadow_count]  # type: ignore[arg-type]
+            material["shadow_of"] = self.key("corrupted")
         if stage == "retain":  # the retrain: whatever the request, keyed by exactly which rows it drops
             rows = self.dm.forget_rows()
             material["forget_rows"] = hashlib.sha256(rows.numpy().astype("int64").tobytes()).hexdigest()
@@ -134,11 +137,14 @@ class StageRunner:
                parent: StageResult | None) -> StageResult:
         recipe = self.recipes[stage]
         # Same seed for every from-scratch stage: corrupted and oracle share their initial weights.
-        L.seed_everything(self.seed, workers=True, verbose=False)
+        # Shadow models (LiRA) differ from each other in initialisation and batch order, not only in data.
+        L.seed_everything(self.seed + (1 + int(proxy_seed) if stage == "shadow" else 0),  # type: ignore[arg-type]
+                          workers=True, verbose=False)
         net = self.build_net()
         if parent is not None:
             net.load_state_dict(parent.state)
             L.seed_everything(self.seed + 1 + (proxy_seed or 0), workers=True, verbose=False)
+
         module = ClassifierModule(net, self.dm.num_classes, recipe)
         self.dm.batch_size = recipe.batch_size
         self.dm.use_stage(stage, proxy_seed)

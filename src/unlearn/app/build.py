@@ -25,6 +25,7 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corruption, Poison
 from unlearn.data.datamodule import STAGES, CorruptionDataModule
+from unlearn.data.splits import balanced_halves
 from unlearn.errors import ConfigError, UnlearnError, bad_value
 from unlearn.models.classifier import Classifier
 from unlearn.models.module import Recipe
@@ -67,6 +68,8 @@ def recipes(cfg: DictConfig) -> dict[str, Recipe]:
     allowed = [f.name for f in fields(Recipe)]
     for stage in STAGES:
         node = cfg.stages.get(stage)
+        if node is None and stage == "shadow":  # LiRA's shadow models train like the original
+            node = cfg.stages.get("corrupted")
         if node is None:
             raise ConfigError(f"stages.{stage} is missing; every stage needs a recipe ({', '.join(STAGES)})")
         try:
@@ -201,6 +204,10 @@ def context(cfg: DictConfig, run_dir: Path) -> RunContext:
         raise bad_value("unlearn.rounds", rounds, "a positive number of forget rounds")
     if not 0.0 < fraction < 1.0:
         raise bad_value("unlearn.round_fraction", fraction, "a fraction strictly between 0 and 1")
+    shadows = int(unlearn.get("shadows", 0) or 0)
+    if shadows:
+        balanced_halves(2, shadows, 0)  # a clear error for a count that cannot split in halves
+        dm.shadow_count = shadows
     ablation = unlearn.get("ablation")
     if ablation is not None:
         from unlearn.condense.ablation import VARIANTS

@@ -137,17 +137,20 @@ def pivot_unlearning(runs: list[tuple[Mapping[str, str], Mapping[str, float]]]) 
         row = tuple(ident.get(k, "") for k in row_keys) + (ident.get("method", ""),)
         groups.setdefault(row, []).append(metrics)
     # Blend runs also report accuracy on the free / residual retain images (the Section 4.4 ablation).
+    lira = any("mia_lira" in m for _, m in runs)  # the optional shadow-model attack (unlearn.shadows=S)
     halves = ("free_retain_acc", "residual_retain_acc") if any("free_retain_acc" in m for _, m in runs) else ()
     header = row_keys + ["method", "forget acc", "retain acc", "test acc",
                          *(k.replace("_acc", " acc").replace("_", " ") for k in halves),
-                         "MIA", "MIA (loss)", "forget gap", "MIA gap", "s unlearn", "s condense"]
+                         "MIA", "MIA (loss)", *(["MIA (LiRA)"] if lira else []), "forget gap", "MIA gap",
+                         "s unlearn", "s condense"]
     percent = ("forget_acc", "retain_acc", "test_acc", *halves)
     rows = []
     for row in sorted(groups, key=lambda r: (r[:-1], (UNLEARN_ORDER + (r[-1],)).index(r[-1]))):
         rs = groups[row]
         cells = list(row)
         cells += [_fmt([r.get(k) for r in rs]) for k in percent]
-        cells += [_fmt([r.get(k) / 100 for r in rs if r.get(k) is not None]) for k in ("mia", "mia_loss")]
+        cells += [_fmt([r.get(k) / 100 for r in rs if r.get(k) is not None])
+                  for k in ("mia", "mia_loss", *(["mia_lira"] if lira else []))]
         cells += [_fmt([r.get("forget_acc_gap_to_retrain") for r in rs]),
                   _fmt([r.get("mia_gap_to_retrain") / 100 for r in rs if r.get("mia_gap_to_retrain") is not None])]
         cells += [_seconds([r.get("seconds_unlearn") for r in rs]),

@@ -26,8 +26,8 @@ def run_train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         if cfg.corruption.get("_target_", "").rsplit(".", 1)[-1] != "NoCorruption":
             raise bad_value("stage", stage, "original with corruption=none (or stage=corrupted for a corrupted model)")
         stage = "corrupted"
-    if stage not in STAGES:
-        raise bad_value("stage", stage, ("original", *STAGES))
+    if stage not in STAGES or stage == "shadow":  # shadow models train inside correct.py unlearn.shadows=S
+        raise bad_value("stage", stage, ("original", *(s for s in STAGES if s != "shadow")))
     run_dir = Path(cfg.paths.output_dir)
     L.seed_everything(int(cfg.seed), verbose=False)
     ctx = build.context(cfg, run_dir)

@@ -19,12 +19,12 @@ from unlearn.data.dataset import CorruptedImages
 from unlearn.data.sampler import EpochShuffle
 from unlearn.data.imageset import ImageSet
 from unlearn.data.sources import Source
-from unlearn.data.splits import stratified_split
+from unlearn.data.splits import balanced_halves, stratified_split
 from unlearn.data.transforms import build_transform, model_transform
 from unlearn.errors import ConfigError, bad_value
 from unlearn.models.preprocess import Preprocess
 
-STAGES = ("corrupted", "oracle", "cf", "proxy", "retain")
+STAGES = ("corrupted", "oracle", "cf", "proxy", "retain", "shadow")
 
 
 class CorruptionDataModule(L.LightningDataModule):
@@ -62,6 +62,9 @@ class CorruptionDataModule(L.LightningDataModule):
         self.proxy_seed: int | None = None
         # Positions in ``train`` a forget request names (correct.py forget=...); None: no request.
         self.forget_index: torch.Tensor | None = None
+        # Shadow models of the LiRA attack (correct.py unlearn.shadows=S): each trains on a seeded
+        # half of the train split; 0 = no shadow stage.
+        self.shadow_count = 0
 
     @property
     def name(self) -> str:
@@ -141,7 +144,15 @@ class CorruptionDataModule(L.LightningDataModule):
             return self.corruption.proxy(self.heldout, self.num_classes, self.name, int(seed))
         if stage == "retain":
             return self.retain_split()
+        if stage == "shadow":
+            if seed is None or not 0 <= int(seed) < self.shadow_count:
+                raise ValueError(f"shadow model {seed} of {self.shadow_count}")
+            return self.train.subset(self.shadow_members()[int(seed)].nonzero().squeeze(1))
         raise bad_value("stage", stage, STAGES)
+
+    def shadow_members(self) -> torch.Tensor:
+        """``[shadow_count, len(train)]``: which train rows each shadow model trains on."""
+        return balanced_halves(len(self.train.data), self.shadow_count, self.seed + 4_242)
 
     # -- forget requests (approximate unlearning) -----------------------------------
     def forget_rows(self) -> torch.Tensor:

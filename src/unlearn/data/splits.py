@@ -27,3 +27,16 @@ def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
     mask = torch.ones(len(labels), dtype=torch.bool)
     mask[held_idx] = False
     return torch.nonzero(mask, as_tuple=True)[0], held_idx
+
+
+def balanced_halves(n: int, count: int, seed: int) -> torch.Tensor:
+    """Membership of ``n`` examples in ``count`` shadow training sets, ``[count, n]`` bool.
+
+    Every example is in exactly ``count // 2`` of them (LiRA's balanced scheme), so each has
+    as many shadow models that saw it as models that did not; which ones is seeded per example.
+    """
+    if int(count) < 2:
+        raise bad_value("unlearn.shadows", count, "0 (no shadow attack) or at least 2 shadow models")
+    gen = torch.Generator().manual_seed(int(seed))
+    ranks = torch.rand(int(count), int(n), generator=gen).argsort(dim=0).argsort(dim=0)
+    return ranks < int(count) // 2

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corrupted
 from unlearn.eval.evalset import EvalSet, accuracy, logits
+from unlearn.eval.lira import ShadowAttack
 from unlearn.eval.mia import forget_mia, loss_threshold_auc, per_sample_losses
 from unlearn.methods.base import Method, MethodResult, Stage
 from unlearn.models.module import Recipe
@@ -45,6 +46,7 @@ class ForgetData:
     evaluation: EvalSet    # test accuracy and the membership attacks; never trained on
     train_x: Tensor        # what a method trains on as "retain": the retain set or its condensation
     train_y: Tensor
+    rows: Tensor           # the forget images' rows in the train split (what shadow models saw)
     seconds_condense: float = 0.0
     seconds_cluster: float = 0.0
     # With Blend: which retain images are free / residual (masks over ``retain``), for the
@@ -66,7 +68,8 @@ def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | Non
     retain = _materialise(ctx, dm.retain_split())
     forget = dm.forget_split() if current is None else dm.train.subset(current)
     data = ForgetData(_materialise(ctx, forget), retain, _materialise(ctx, unseen),
-                      _materialise(ctx, evaluation), retain.x, retain.y)
+                      _materialise(ctx, evaluation), retain.x, retain.y,
+                      dm.forget_rows() if current is None else current)
     if ctx.condensed_path:
         cset = saved_set(ctx, retain)
         data.train_x, data.train_y = cset.images.to(ctx.device), cset.labels.to(ctx.device)
@@ -138,7 +141,13 @@ def next_request(retained: Tensor, fraction: float, seed: int) -> Tensor:
     return retained[torch.randperm(retained.numel(), generator=gen)[:count]].sort().values
 
 
-def scores(net: nn.Module, data: ForgetData, seed: int) -> dict[str, float]:
+def shadow_attack(ctx: RunContext, data: ForgetData) -> ShadowAttack:
+    """LiRA's shadow statistics for this request (the shadows train once, cached like any stage)."""
+    nets = [ctx.net_with(ctx.runner.get("shadow", i).state) for i in range(ctx.dm.shadow_count)]
+    return ShadowAttack.build(nets, data.forget, ctx.dm.shadow_members()[:, data.rows], data.evaluation)
+
+
+def scores(net: nn.Module, data: ForgetData, seed: int, attack: ShadowAttack | None = None) -> dict[str, float]:
     net.eval()
     in_classes = torch.isin(data.evaluation.y, data.forget.y.unique())
     member = per_sample_losses(net, data.forget)
@@ -151,6 +160,8 @@ def scores(net: nn.Module, data: ForgetData, seed: int) -> dict[str, float]:
         "mia": forget_mia(net, data.forget, data.evaluation, seed),
         "mia_loss": loss_threshold_auc(member, nonmember),
     }
+    if attack is not None:
+        out["mia_lira"] = attack.auc(net, data.forget, data.evaluation)
     for name, mask in (("free_retain_acc", data.free_mask), ("residual_retain_acc", data.residual_mask)):
         if mask is not None:
             out[name] = float(right[mask].mean()) if bool(mask.any()) else float("nan")
@@ -162,7 +173,7 @@ class UnlearnMethod(Method):
 
     def stages(self, ctx: RunContext) -> list[Stage]:
         ctx.dm.forget_rows()  # a clear error now if no forget request was given
-        return [("corrupted", None), ("retain", None)]
+        return [("corrupted", None), ("retain", None), *(("shadow", i) for i in range(ctx.dm.shadow_count))]
 
     @abstractmethod
     def unlearn(self, net: nn.Module, data: ForgetData, ctx: RunContext) -> nn.Module:
@@ -207,11 +218,14 @@ class UnlearnMethod(Method):
         if ctx.device.type == "cuda":
             torch.cuda.synchronize(ctx.device)
         seconds = time.perf_counter() - start
-        m = scores(net, data, ctx.seed)
-        ref = scores(retrain, data, ctx.seed)
-        out = {**m, **{f"original_{k}": v for k, v in scores(original, data, ctx.seed).items()},
+        attack = shadow_attack(ctx, data) if ctx.dm.shadow_count else None
+        m = scores(net, data, ctx.seed, attack)
+        ref = scores(retrain, data, ctx.seed, attack)
+        out = {**m, **{f"original_{k}": v for k, v in scores(original, data, ctx.seed, attack).items()},
                **{f"retrain_{k}": v for k, v in ref.items()},
-               **{f"{k}_gap_to_retrain": abs(m[k] - ref[k]) for k in METRICS}}
+               **{f"{k}_gap_to_retrain": abs(m[k] - ref[k]) for k in (*METRICS, "mia_lira") if k in m}}
+        if attack is not None:  # the attack's own cost: the shadow trainings (cached after the first run)
+            out["seconds_shadows"] = sum(ctx.runner.get("shadow", i).seconds for i in range(ctx.dm.shadow_count))
         out.update(seconds_unlearn=self.seconds(seconds, ctx), seconds_condense=data.seconds_condense,
                    seconds_cluster=data.seconds_cluster, seconds_retrain=ctx.runner.get("retain").seconds,
                    forget_images=float(len(data.forget)), retain_images=float(len(data.retain)),
