@@ -54,9 +54,29 @@ def _quiet_lightning():
         yield
 
 
+def _workers() -> int:
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
+def pytest_configure(config) -> None:
+    # Parallel workers (pytest-xdist, -n in pyproject) each get one intra-op thread, and so do the
+    # CLI subprocesses they start: two workers x two threads on two cores oversubscribes OpenMP.
+    if _workers() > 1:
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def shared_root(tmp_path_factory) -> Path:
-    """One artifact store for the session, so end-to-end tests share upstream models."""
+    """One artifact store for the session, so end-to-end tests share upstream models. Under
+    pytest-xdist it is shared by every worker: the artifact store's per-stage file lock makes a
+    worker wait for a model another one is training, then reuse it."""
+    if _workers() > 1:
+        root = tmp_path_factory.getbasetemp().parent / "unlearn_root"
+        root.mkdir(exist_ok=True)
+        return root
     return tmp_path_factory.mktemp("unlearn_root")
 
 

@@ -7,6 +7,7 @@ measured quantity of a seeded run; see README "Measured on digits" for the value
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -84,14 +85,20 @@ def test_poison_cuts_removes_backdoor(poison_run):
     assert m["pus"] - m["corrupted_pus"] >= 0.8, m
 
 
-def test_multirun_over_alpha_reuses_upstream_models(noise_run, shared_root):
-    artifacts = shared_root / "outputs" / "artifacts"
+def test_multirun_over_alpha_reuses_upstream_models(noise_run, shared_root, tmp_path):
+    # A private copy of the store: under pytest-xdist other workers add models to shared_root meanwhile.
+    artifacts = tmp_path / "outputs" / "artifacts"
+    try:
+        shutil.copytree(shared_root / "outputs" / "artifacts", artifacts,
+                        ignore=shutil.ignore_patterns("checkpoints", ".lock", "*.tmp"))
+    except shutil.Error:
+        pass  # a file another worker replaced mid-copy; the noise run's models are complete
     before = sorted(p.parent.name + "/" + p.name for p in artifacts.glob("*/*/model.safetensors"))
     proc = run_cli("correct.py", "-m", "method.alpha=-0.5,-1.0", "logger=none", "trainer.accelerator=cpu",
-                   "trainer.enable_progress_bar=false", "method.curve_grid=null", root=shared_root)
+                   "trainer.enable_progress_bar=false", "method.curve_grid=null", root=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = sorted(p.parent.name + "/" + p.name for p in artifacts.glob("*/*/model.safetensors"))
     assert after == before  # nothing retrained
-    runs = sorted((shared_root / "outputs" / "correct" / "multiruns").glob("*/*/metrics.json"))
+    runs = sorted((tmp_path / "outputs" / "correct" / "multiruns").glob("*/*/metrics.json"))
     alphas = sorted(json.loads(p.read_text())["alpha"] for p in runs)
     assert alphas == [-1.0, -0.5]

@@ -18,6 +18,19 @@ def test_expand_is_the_cartesian_product():
                                          ["a=2", "b=x", "c=3"], ["a=2", "b=x", "c=4"]]
 
 
+# Swept numbers that pick no config file: their first value composes exactly like the others,
+# so composing one of them keeps every distinct combination of config choices (table43: 864 -> 288).
+SCALAR_SWEEPS = ("seed=", "dataset.seed=")
+
+
+def config_choices(sweep: str) -> str:
+    return " ".join(word.split(",")[0] if word.startswith(SCALAR_SWEEPS) else word for word in sweep.split())
+
+
+def test_config_choices_keep_one_value_of_scalar_sweeps_only():
+    assert config_choices("method=a,b seed=0,1,2 dataset.seed=15,16 ipc=800") == "method=a,b seed=0 dataset.seed=15 ipc=800"
+
+
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_every_job_of_every_table_composes(table):
     spec = TABLES[table]
@@ -26,7 +39,7 @@ def test_every_job_of_every_table_composes(table):
         for kind in ("sweeps", "cpu"):
             assert spec[kind], (table, kind)
             for sweep in spec[kind]:
-                for job in expand(sweep):
+                for job in expand(config_choices(sweep)):
                     if spec.get("script") == "condense":
                         cfg = compose("condense", overrides=job)
                         assert build.build("condensation", cfg.condensation).ipc == cfg.ipc

@@ -141,8 +141,8 @@ def _evalset(n: int) -> EvalSet:
 
 def test_bad_teacher_uses_a_retain_fraction_unless_the_retain_set_is_condensed():
     forget, retain, other = _evalset(20), _evalset(200), _evalset(30)
-    full = ForgetData(forget, retain, other, other, retain.x, retain.y)
+    full = ForgetData(forget, retain, other, other, retain.x, retain.y, torch.arange(20))
     rows = BadTeacher().retain_rows(full, seed=0)
     assert rows.numel() == int(0.6234 * 200) == rows.unique().numel()
-    condensed = ForgetData(forget, retain, other, other, retain.x[:40], retain.y[:40])
+    condensed = ForgetData(forget, retain, other, other, retain.x[:40], retain.y[:40], torch.arange(20))
     assert torch.equal(BadTeacher().retain_rows(condensed, seed=0), torch.arange(40))

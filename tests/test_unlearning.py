@@ -63,6 +63,7 @@ def test_shadow_attack_sees_what_the_folded_mia_misses_and_aamu_moves_it_to_retr
     # Measured (4 shadows): LiRA original 67.4, retrain 56.2, A-AMU 54.0, while the paper's folded
     # MIA cannot tell the original (52.9) from retrain (48.1) on this request.
     assert m["original_mia_lira"] > m["retrain_mia_lira"] + 5
+    assert abs(m["mia_lira"] - 50) < abs(m["original_mia_lira"] - 50) / 2  # toward 50
     assert m["mia_lira_gap_to_retrain"] < abs(m["original_mia_lira"] - m["retrain_mia_lira"]) / 2
     assert m["forget_acc"] == aamu["forget_acc"]  # the attack only observes
     assert m["seconds_shadows"] > 0
@@ -92,8 +93,9 @@ def test_a_condense_py_set_is_reused_by_path_for_the_same_request(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (saved,) = [p.parent for p in (tmp_path / "outputs" / "condense").rglob("condensed.json")]
     meta = json.loads((saved / "condensed.json").read_text())
+    # Short upstream recipe: this checks the set's bookkeeping, not the models' accuracy.
     common = ["experiment=unlearn/cpu", "method=aamu_cf", "forget=random10", f"condensed={saved}", "logger=none",
-              "trainer.enable_progress_bar=false"]
+              "trainer.enable_progress_bar=false", "stages.corrupted.max_epochs=8"]
     # The CUTS digits default holds 20% of train out, so its train split is not the one condensed: refused.
     proc = run_cli("correct.py", *common, root=tmp_path)
     assert proc.returncode == 2 and "another train_images (1352, this run: 1085)" in proc.stderr
