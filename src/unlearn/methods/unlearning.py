@@ -9,8 +9,11 @@ Metrics follow the Blend/A-AMU spec section 7: accuracy on the forget set, the r
 set (even when the method trained on a condensed one) and the evaluation part of the test set;
 ``mia`` is the paper's folded logistic-regression AUC of the LiRA statistic, forget vs
 evaluation images of the forget classes (50 = indistinguishable); ``mia_loss`` a loss-threshold
-AUC on the same pair. ``seconds_unlearn`` times the method's own call only; condensation is
-``seconds_condense`` (plus ``seconds_cluster`` for Blend's one-off k-means), never mixed in.
+AUC on the same pair; with ``unlearn.shadows=S``, ``mia_lira`` is the per-example shadow-model
+attack (eval/lira.py). With Blend, ``free_retain_acc`` / ``residual_retain_acc`` split retain
+accuracy by whether an image's cluster held a forget sample (the Section 4.4 ablation's metrics).
+``seconds_unlearn`` times the method's own call only; condensation is ``seconds_condense`` (plus
+``seconds_cluster`` for Blend's one-off k-means), never mixed in.
 """
 
 from __future__ import annotations
