@@ -49,6 +49,9 @@ def test_typo_in_a_config_key_is_an_error(tmp_path):
     cfg = compose_cfg("correct", tmp_path, ["+stages.proxy.lrr=0.1"])
     with pytest.raises(ConfigError, match=r"stages.proxy.lrr.*lr"):
         build.recipes(cfg)
+    cfg = compose_cfg("correct", tmp_path, ["+stages.retian.max_epochs=3"])  # a stage that does not exist
+    with pytest.raises(ConfigError, match=r"stages.retian.*retain"):
+        build.recipes(cfg)
     cfg = compose_cfg("correct", tmp_path, ["+trainer.gpus=2"])
     with pytest.raises(ConfigError, match=r"trainer.gpus"):
         build.trainer_kwargs(cfg)

@@ -66,6 +66,9 @@ def build(group: str, node: DictConfig, **kwargs: Any) -> Any:
 def recipes(cfg: DictConfig) -> dict[str, Recipe]:
     out = {}
     allowed = [f.name for f in fields(Recipe)]
+    unknown = sorted(set(cfg.stages) - set(STAGES) - {"proxy_seeds"})
+    if unknown:  # a typo (stages.retian) would otherwise be silently unused
+        raise bad_value(f"stages.{unknown[0]}", OmegaConf.select(cfg.stages, unknown[0]), ("proxy_seeds", *STAGES))
     for stage in STAGES:
         node = cfg.stages.get(stage)
         if node is None and stage == "shadow":  # LiRA's shadow models train like the original
