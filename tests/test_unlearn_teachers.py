@@ -19,7 +19,8 @@ from unlearn.app.correct import run_correct
 from unlearn.eval.evalset import EvalSet, logits
 from unlearn.methods.bad_teacher import BadTeacher
 from unlearn.methods.distill import kd_loss
-from unlearn.methods.scrub import SCRUB, warmup_cosine
+from unlearn.methods.scrub import SCRUB
+from unlearn.methods.unlearn_loop import warmup_cosine
 from unlearn.methods.unlearning import ForgetData, forget_data
 
 SHORT = {
@@ -132,6 +133,20 @@ def test_scrub_schedule_is_the_references_warmup_then_cosine():
     assert got[5] == 1.0 and got[10] == pytest.approx(0.5) and got[15] == pytest.approx(0.0, abs=1e-12)
     assert 0.0 <= warmup_cosine(1, 1, 1) <= 1.0  # the step after the last epoch of a warm-up-only run: no 0-division
     assert math.isclose(warmup_cosine(0, 0, 1), 1.0)
+
+
+def test_finetune_uses_the_same_reference_schedule(monkeypatch):
+    from types import SimpleNamespace
+
+    from unlearn.methods import finetune
+
+    seen = {}
+    monkeypatch.setattr(finetune, "fit", lambda *a, multiplier=None, **k: seen.setdefault("m", multiplier))
+    data = SimpleNamespace(train_x=None, train_y=None)
+    finetune.Finetune().unlearn(None, data, SimpleNamespace(seed=0))
+    # 50 epochs, 5 of warm-up: the first epoch trains at lr / 5 (a stage's warm-up would start at 0).
+    assert [seen["m"](e) for e in (0, 4, 5)] == pytest.approx([0.2, 1.0, 1.0])
+    assert seen["m"](30) == pytest.approx(warmup_cosine(30, 5, 50))
 
 
 def _evalset(n: int) -> EvalSet:

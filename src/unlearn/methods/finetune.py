@@ -1,15 +1,18 @@
 """Fine-tune (the paper's "CF", catastrophic forgetting): keep training the original on retain only.
 
 Spec blend_aamu 5.1: SGD, momentum 0.502, weight decay 1.4e-3, 50 epochs, 5 warm-up epochs then
-cosine; lr 0.04 (CIFAR-10 / CINIC-10 ResNet-18).
+cosine (multiplier (e + 1) / 5, then 1/2 (1 + cos(pi (e - 5) / 45))); lr 0.04 (CIFAR-10 / CINIC-10
+ResNet-18).
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
 from unlearn.context import RunContext
-from unlearn.methods.unlearn_loop import fit
+from unlearn.methods.unlearn_loop import fit, warmup_cosine
 from unlearn.methods.unlearning import ForgetData, UnlearnMethod, recipe
 from unlearn.registry import METHODS
 
@@ -23,4 +26,6 @@ class Finetune(UnlearnMethod):
         self.recipe = recipe(epochs, lr, batch_size, "sgd", momentum, weight_decay, warmup)
 
     def unlearn(self, net: nn.Module, data: ForgetData, ctx: RunContext) -> nn.Module:
-        return fit(net, data.train_x, data.train_y, self.recipe, ctx.seed)
+        r = self.recipe  # the reference's shape: the first warm-up epoch trains at lr / warmup, not 0
+        return fit(net, data.train_x, data.train_y, r, ctx.seed,
+                   multiplier=partial(warmup_cosine, warmup=r.warmup, total=r.max_epochs))

@@ -7,7 +7,7 @@ student away from the teacher on the forget images; then one min-pass over the r
 minimising 0.99 * CE + 0.001 * KL_T. One SGD optimiser serves both passes (momentum 0.9, weight
 decay 5e-4), lr 0.01 for 15 epochs with msteps 5 (CIFAR-10 ResNet-18, full retain set), and a
 per-epoch multiplier (e + 1) / 5 for e < 5, then 1/2 (1 + cos(pi (e - 5) / (15 - 5))): the
-reference's warm-up, which unlike ``unlearning.recipe``'s starts at lr / 5, not 0.
+reference's warm-up (``unlearn_loop.warmup_cosine``, shared with fine-tuning), which starts at lr / 5, not 0.
 
 A-SCRUB (spec 4.2): the same two passes, one epoch, Adam lr 1e-4 with no schedule or weight
 decay; the min-pass loss is 0.99 * CE_mean^2 + 0.001 * KL_T + 34 * MMD^2, A-AMU's steepened
@@ -17,7 +17,6 @@ of 4 x batch size at every retain step).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -27,19 +26,11 @@ from torch import Tensor, nn
 from unlearn.context import RunContext
 from unlearn.methods.aamu import matching_term
 from unlearn.methods.distill import frozen_copy, kd_loss
-from unlearn.methods.unlearn_loop import shuffled_batches
+from unlearn.methods.unlearn_loop import shuffled_batches, warmup_cosine
 from unlearn.methods.unlearning import ForgetData, UnlearnMethod
 from unlearn.registry import METHODS
 
 BatchLoss = Callable[[Tensor, Tensor], Tensor]
-
-
-def warmup_cosine(epoch: int, warmup: int, total: int) -> float:
-    """The Blend reference's per-epoch lr multiplier: (e + 1) / W during warm-up, then cosine to 0."""
-    if epoch < warmup:
-        return (epoch + 1) / warmup
-    progress = min(1.0, (epoch - warmup) / max(1, total - warmup))  # epoch == total: after the last one
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @METHODS.register("scrub")
