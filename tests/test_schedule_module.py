@@ -23,6 +23,23 @@ def test_schedule_shape_matches_the_reference():
     assert warmup_hold_cosine(35, w, h, t, floor) == pytest.approx(floor)
 
 
+def test_warmup_offset_starts_at_lr_over_w():
+    assert [warmup_hold_cosine(t, 4, 0, 10, 0.0, offset=1) for t in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    with pytest.raises(ConfigError, match="warmup_offset=2"):
+        Recipe(warmup=4, warmup_offset=2)
+
+
+def test_a_warmup_offset_is_a_different_stage_model(tmp_path):
+    from conftest import compose_cfg
+    from unlearn.app import build
+
+    def key(*overrides: str) -> str:
+        return build.context(compose_cfg("correct", tmp_path, list(overrides)), tmp_path).runner.key("corrupted")
+
+    # Unset (0) it stays out of the key material, so stores made before the field existed still match.
+    assert key() == key("+stages.corrupted.warmup_offset=0") != key("+stages.corrupted.warmup_offset=1")
+
+
 def test_plain_cosine_is_the_zero_warmup_case():
     for step in range(0, 21):
         expected = 0.5 * (1 + math.cos(math.pi * step / 20))

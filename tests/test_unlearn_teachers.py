@@ -13,6 +13,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from conftest import compose_cfg
 from unlearn.app.correct import run_correct
@@ -20,7 +21,7 @@ from unlearn.eval.evalset import EvalSet, logits
 from unlearn.methods.bad_teacher import BadTeacher
 from unlearn.methods.distill import kd_loss
 from unlearn.methods.scrub import SCRUB
-from unlearn.methods.unlearn_loop import warmup_cosine
+from unlearn.models.schedule import make_scheduler
 from unlearn.methods.unlearning import ForgetData, forget_data
 
 SHORT = {
@@ -128,25 +129,27 @@ def test_kd_loss_sends_no_gradient_to_the_teacher():
 
 def test_scrub_schedule_is_the_references_warmup_then_cosine():
     # (e + 1) / 5 for e < 5, then 1/2 (1 + cos(pi (e - 5) / 10)) over 15 epochs (spec blend_aamu 5.1).
-    got = [warmup_cosine(e, 5, 15) for e in range(16)]
+    got = [SCRUB(epochs=15, warmup=5).lr_factor(e) for e in range(16)]
     assert got[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
     assert got[5] == 1.0 and got[10] == pytest.approx(0.5) and got[15] == pytest.approx(0.0, abs=1e-12)
-    assert 0.0 <= warmup_cosine(1, 1, 1) <= 1.0  # the step after the last epoch of a warm-up-only run: no 0-division
-    assert math.isclose(warmup_cosine(0, 0, 1), 1.0)
+    assert 0.0 <= SCRUB(epochs=1, warmup=1).lr_factor(1) <= 1.0  # after the last epoch of a warm-up-only run
+    assert math.isclose(SCRUB(epochs=1, warmup=0).lr_factor(0), 1.0)
 
 
-def test_finetune_uses_the_same_reference_schedule(monkeypatch):
-    from types import SimpleNamespace
+def test_finetune_uses_the_same_reference_schedule():
+    from unlearn.methods.finetune import Finetune
 
-    from unlearn.methods import finetune
-
-    seen = {}
-    monkeypatch.setattr(finetune, "fit", lambda *a, multiplier=None, **k: seen.setdefault("m", multiplier))
-    data = SimpleNamespace(train_x=None, train_y=None)
-    finetune.Finetune().unlearn(None, data, SimpleNamespace(seed=0))
-    # 50 epochs, 5 of warm-up: the first epoch trains at lr / 5 (a stage's warm-up would start at 0).
-    assert [seen["m"](e) for e in (0, 4, 5)] == pytest.approx([0.2, 1.0, 1.0])
-    assert seen["m"](30) == pytest.approx(warmup_cosine(30, 5, 50))
+    r = Finetune().recipe  # 50 epochs, 5 of warm-up: the first epoch trains at lr / 5 (a CUTS stage's: at 0)
+    net = nn.Linear(2, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=r.lr)
+    sched = make_scheduler(opt, r.warmup, r.hold, r.max_epochs, r.eta_min, r.milestones, r.gamma, r.warmup_offset)
+    lrs = []
+    for _ in range(r.max_epochs):
+        lrs.append(opt.param_groups[0]["lr"] / r.lr)
+        opt.step()
+        sched.step()
+    assert lrs[:6] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0])
+    assert lrs == pytest.approx([SCRUB(epochs=50, warmup=5).lr_factor(e) for e in range(50)])
 
 
 def _evalset(n: int) -> EvalSet:

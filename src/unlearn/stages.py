@@ -85,8 +85,10 @@ class StageRunner:
             raise bad_value("stage", stage, STAGES)
         if stage in self.external:
             return cache_key({"external_sha256": _sha256(self.external[stage])})
-        material: dict[str, Any] = {**self.key_material, "stage": stage, "seed": self.seed,
-                                    "recipe": asdict(self.recipes[stage])}
+        recipe = asdict(self.recipes[stage])
+        if recipe["warmup_offset"] == 0:  # added later: keys of recipes that leave it unset stay as they were
+            del recipe["warmup_offset"]
+        material: dict[str, Any] = {**self.key_material, "stage": stage, "seed": self.seed, "recipe": recipe}
         if stage in FROM_CORRUPTED:
             material["parent"] = self.key("corrupted")
         if stage == "proxy":

@@ -7,12 +7,10 @@ ResNet-18).
 
 from __future__ import annotations
 
-from functools import partial
-
 from torch import nn
 
 from unlearn.context import RunContext
-from unlearn.methods.unlearn_loop import fit, warmup_cosine
+from unlearn.methods.unlearn_loop import fit
 from unlearn.methods.unlearning import ForgetData, UnlearnMethod, recipe
 from unlearn.registry import METHODS
 
@@ -26,6 +24,4 @@ class Finetune(UnlearnMethod):
         self.recipe = recipe(epochs, lr, batch_size, "sgd", momentum, weight_decay, warmup)
 
     def unlearn(self, net: nn.Module, data: ForgetData, ctx: RunContext) -> nn.Module:
-        r = self.recipe  # the reference's shape: the first warm-up epoch trains at lr / warmup, not 0
-        return fit(net, data.train_x, data.train_y, r, ctx.seed,
-                   multiplier=partial(warmup_cosine, warmup=r.warmup, total=r.max_epochs))
+        return fit(net, data.train_x, data.train_y, self.recipe, ctx.seed)

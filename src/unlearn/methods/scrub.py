@@ -7,7 +7,7 @@ student away from the teacher on the forget images; then one min-pass over the r
 minimising 0.99 * CE + 0.001 * KL_T. One SGD optimiser serves both passes (momentum 0.9, weight
 decay 5e-4), lr 0.01 for 15 epochs with msteps 5 (CIFAR-10 ResNet-18, full retain set), and a
 per-epoch multiplier (e + 1) / 5 for e < 5, then 1/2 (1 + cos(pi (e - 5) / (15 - 5))): the
-reference's warm-up (``unlearn_loop.warmup_cosine``, shared with fine-tuning), which starts at lr / 5, not 0.
+reference's warm-up (``warmup_offset`` 1 in ``models.schedule``, as every baseline's), which starts at lr / 5, not 0.
 
 A-SCRUB (spec 4.2): the same two passes, one epoch, Adam lr 1e-4 with no schedule or weight
 decay; the min-pass loss is 0.99 * CE_mean^2 + 0.001 * KL_T + 34 * MMD^2, A-AMU's steepened
@@ -26,8 +26,9 @@ from torch import Tensor, nn
 from unlearn.context import RunContext
 from unlearn.methods.aamu import matching_term
 from unlearn.methods.distill import frozen_copy, kd_loss
-from unlearn.methods.unlearn_loop import shuffled_batches, warmup_cosine
+from unlearn.methods.unlearn_loop import shuffled_batches
 from unlearn.methods.unlearning import ForgetData, UnlearnMethod
+from unlearn.models.schedule import warmup_hold_cosine
 from unlearn.registry import METHODS
 
 BatchLoss = Callable[[Tensor, Tensor], Tensor]
@@ -52,7 +53,7 @@ class SCRUB(UnlearnMethod):
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
     def lr_factor(self, epoch: int) -> float:
-        return warmup_cosine(epoch, self.warmup, self.epochs)
+        return warmup_hold_cosine(epoch, self.warmup, 0, self.epochs, 0.0, offset=1)
 
     def min_loss(self, net: nn.Module, teacher: nn.Module, data: ForgetData, ctx: RunContext) -> BatchLoss:
         """The min-pass objective on one retain batch."""

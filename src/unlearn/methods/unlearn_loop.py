@@ -7,7 +7,6 @@ the metric the Blend/A-AMU paper compares, so a plain loop keeps framework start
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 
 import torch
@@ -34,34 +33,22 @@ def sample_rows(rows: Tensor, count: int, gen: torch.Generator) -> Tensor:
 StepLoss = Callable[[nn.Module, Tensor, Tensor, int], Tensor]
 
 
-def warmup_cosine(epoch: int, warmup: int, total: int) -> float:
-    """The Blend reference's per-epoch lr multiplier (spec 5.1): (e + 1) / W during warm-up, then
-    cosine to 0. Unlike the stages' warm-up (``models.schedule``, from 0) its first epoch trains at lr / W."""
-    if epoch < warmup:
-        return (epoch + 1) / warmup
-    progress = min(1.0, (epoch - warmup) / max(1, total - warmup))  # epoch == total: after the last one
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 def ce_step(net: nn.Module, x: Tensor, y: Tensor, step: int) -> Tensor:
     return F.cross_entropy(net(x), y)
 
 
 def fit(net: nn.Module, x: Tensor, y: Tensor, recipe: Recipe, seed: int, loss: StepLoss = ce_step,
         params: list[nn.Parameter] | None = None,
-        after_epoch: Callable[[int], None] | None = None,
-        multiplier: Callable[[int], float] | None = None) -> nn.Module:
+        after_epoch: Callable[[int], None] | None = None) -> nn.Module:
     """Train ``net`` in place on ``(x, y)`` for ``recipe.max_epochs`` epochs, the scheduler stepping per epoch.
 
     ``loss(net, xb, yb, step)`` gives one batch's loss (default: cross-entropy), so a method only
-    writes its objective; ``after_epoch(e)`` runs after each epoch (pruning events, SCRUB phases);
-    ``multiplier(e)`` replaces the recipe's lr shape (e.g. ``warmup_cosine``).
+    writes its objective; ``after_epoch(e)`` runs after each epoch (pruning events, SCRUB phases).
     """
     gen = torch.Generator().manual_seed(seed)
     opt = make_optimizer(params if params is not None else [p for p in net.parameters() if p.requires_grad], recipe)
-    sched = (torch.optim.lr_scheduler.LambdaLR(opt, multiplier) if multiplier is not None else
-             make_scheduler(opt, recipe.warmup, recipe.hold, recipe.max_epochs, recipe.eta_min,
-                            recipe.milestones, recipe.gamma))
+    sched = make_scheduler(opt, recipe.warmup, recipe.hold, recipe.max_epochs, recipe.eta_min,
+                           recipe.milestones, recipe.gamma, recipe.warmup_offset)
     net.train()
     step = 0
     for epoch in range(recipe.max_epochs):

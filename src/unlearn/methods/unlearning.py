@@ -241,6 +241,7 @@ class UnlearnMethod(Method):
 
 def recipe(epochs: int, lr: float, batch_size: int = 64, optimizer: str = "sgd", momentum: float = 0.9,
            weight_decay: float = 5e-4, warmup: int = 0) -> Recipe:
-    """A per-epoch warm-up + cosine recipe (``warmup`` 0: plain cosine), the baselines' schedule (spec 5.1)."""
+    """A per-epoch warm-up + cosine recipe (``warmup`` 0: plain cosine), the baselines' schedule (spec 5.1):
+    the reference's warm-up multiplies lr by (e + 1) / W, so the first epoch already trains at lr / W."""
     return Recipe(max_epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), optimizer=optimizer,
-                  momentum=float(momentum), weight_decay=float(weight_decay), warmup=int(warmup))
+                  momentum=float(momentum), weight_decay=float(weight_decay), warmup=int(warmup), warmup_offset=1)

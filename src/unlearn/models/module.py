@@ -35,6 +35,8 @@ class Recipe:
     weight_decay: float = 0.01
     batch_size: int = 64
     warmup: int = 0
+    # 0: warm-up from lr 0 (t / W, the CUTS reference); 1: from lr / W ((t + 1) / W, the Blend reference).
+    warmup_offset: int = 0
     hold: int = 0
     eta_min: float = 0.0
     interval: str = "epoch"
@@ -60,6 +62,8 @@ class Recipe:
             raise ConfigError("a stage recipe takes either milestones (step schedule) or warmup/hold (cosine), not both")
         if self.lr <= 0:
             raise bad_value("lr", self.lr, "a positive learning rate")
+        if self.warmup_offset not in (0, 1):
+            raise bad_value("warmup_offset", self.warmup_offset, "0 (warm-up from lr 0) or 1 (from lr / warmup)")
 
 
 def make_optimizer(params: list[torch.nn.Parameter], r: Recipe) -> torch.optim.Optimizer:
@@ -122,5 +126,5 @@ class ClassifierModule(L.LightningModule):
         params = [p for p in self.net.parameters() if p.requires_grad]
         opt = make_optimizer(params, r)
         total = r.max_epochs if r.interval == "epoch" else int(self.trainer.estimated_stepping_batches)
-        sched = make_scheduler(opt, r.warmup, r.hold, total, r.eta_min, r.milestones, r.gamma)
+        sched = make_scheduler(opt, r.warmup, r.hold, total, r.eta_min, r.milestones, r.gamma, r.warmup_offset)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": r.interval}}
