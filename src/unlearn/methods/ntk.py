@@ -35,7 +35,6 @@ from torch import Tensor, nn
 
 from unlearn.context import RunContext
 from unlearn.errors import ConfigError
-from unlearn.methods.base import MethodResult
 from unlearn.methods.fisher import grad_params, per_sample_jacobians
 from unlearn.methods.unlearn_loop import sample_rows
 from unlearn.methods.unlearning import ForgetData, UnlearnMethod
@@ -137,7 +136,5 @@ class NTK(UnlearnMethod):
         net.eval()
         return net
 
-    def run(self, ctx: RunContext) -> MethodResult:
-        result = super().run(ctx)
-        result.metrics["ntk_scale"] = self.scale
-        return result
+    def own_metrics(self) -> dict[str, float]:
+        return {"ntk_scale": self.scale}

@@ -32,7 +32,6 @@ from torch import Tensor, nn
 
 from unlearn.context import RunContext
 from unlearn.errors import ConfigError
-from unlearn.methods.base import MethodResult
 from unlearn.methods.unlearn_loop import fit
 from unlearn.methods.unlearning import ForgetData, UnlearnMethod
 from unlearn.models.module import Recipe
@@ -90,10 +89,8 @@ class L1Sparse(UnlearnMethod):
         self.l1_ratio = l1_norm(net) / before
         return net
 
-    def run(self, ctx: RunContext) -> MethodResult:
-        result = super().run(ctx)
-        result.metrics["l1_norm_ratio"] = self.l1_ratio
-        return result
+    def own_metrics(self) -> dict[str, float]:
+        return {"l1_norm_ratio": self.l1_ratio}
 
 
 def prune_rate(epochs: int, step: int, target: float) -> float:
@@ -174,7 +171,5 @@ class Prune(UnlearnMethod):
                  len(events), self.rate, self.sparsity, total)
         return net
 
-    def run(self, ctx: RunContext) -> MethodResult:
-        result = super().run(ctx)
-        result.metrics["prune_sparsity"] = self.sparsity
-        return result
+    def own_metrics(self) -> dict[str, float]:
+        return {"prune_sparsity": self.sparsity}

@@ -233,10 +233,15 @@ class UnlearnMethod(Method):
                    seconds_cluster=data.seconds_cluster, seconds_retrain=ctx.runner.get("retain").seconds,
                    forget_images=float(len(data.forget)), retain_images=float(len(data.retain)),
                    train_images=float(data.train_y.numel()))
+        out.update(self.own_metrics())
         return net, out
 
     def seconds(self, measured: float, ctx: RunContext) -> float:
         return measured
+
+    def own_metrics(self) -> dict[str, float]:
+        """What this method measured about its own last call (sparsity, dampened fraction, ...)."""
+        return {}
 
 
 def recipe(epochs: int, lr: float, batch_size: int = 64, optimizer: str = "sgd", momentum: float = 0.9,
