@@ -12,7 +12,7 @@ No training: one pass to estimate per-parameter importances, then a multiplicati
 This is the **intended** algorithm: a parameter is dampened when it matters far more to the
 forget set than to the data as a whole. The reference code passes the two importances in
 swapped roles (spec S9): it dampens entries with I_D > alpha * I_F by min(lambda * I_F / I_D, 1).
-``swap_roles: true`` reproduces that. ``label_free: true`` (also registered as ``ssd_lf``; Foster
+``swap_roles: true`` reproduces that. ``method.label_free=true`` (SSD-LF; Foster
 et al., "loss-free") replaces the squared CE gradient with the absolute gradient of the batch-mean
 squared L2 norm of the logits, so no label is used; selection and dampening are the same.
 
@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearn.context import RunContext
-from unlearn.methods.base import MethodResult
 from unlearn.methods.unlearn_loop import shuffled_batches
 from unlearn.methods.unlearning import ForgetData, UnlearnMethod
 from unlearn.registry import METHODS
@@ -93,16 +92,5 @@ class SSD(UnlearnMethod):
         net.eval()
         return net
 
-    def run(self, ctx: RunContext) -> MethodResult:
-        result = super().run(ctx)
-        result.metrics["ssd_dampened"] = self.dampened
-        return result
-
-
-@METHODS.register("ssd_lf")
-class SSDLF(SSD):
-    name = "ssd_lf"
-
-    def __init__(self, alpha: float = 10.0, lam: float = 1.0, exponent: float = 1.0, cap: float = 1.0,
-                 batch_size: int = 64, swap_roles: bool = False, label_free: bool = True) -> None:
-        super().__init__(alpha, lam, exponent, cap, batch_size, swap_roles, label_free)
+    def own_metrics(self) -> dict[str, float]:
+        return {"ssd_dampened": self.dampened}
