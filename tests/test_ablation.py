@@ -5,21 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import compose_cfg
+from conftest import compose_cfg, digits_pool
 from unlearn.app import build
 from unlearn.condense import CondensedSet, Pool
 from unlearn.condense.ablation import VARIANTS, ablation_set, halves
 from unlearn.condense.blend import Blend
 from unlearn.data.forget import RandomForget
-from unlearn.data.sources import Digits
 from unlearn.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
 def pool() -> Pool:
-    train, _ = Digits().load()
-    x = (train.images.permute(0, 3, 1, 2).float() / 255 - 0.3062) / 0.3765
-    return Pool(x, train.labels, torch.arange(len(train.labels)), 10)
+    return digits_pool()
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import digits_pool
 from unlearn.condense import CONDENSERS, CondensedSet, Pool, store
 from unlearn.condense.blend import Blend, blend_clusters, blend_lr
 from unlearn.condense.clusters import kmeans_per_class
 from unlearn.data.forget import ClassForget, RandomForget
-from unlearn.data.sources import Digits
 from unlearn.errors import ConfigError, DataUnavailableError
 
 
 @pytest.fixture(scope="module")
 def pool() -> Pool:
-    train, _ = Digits().load()
-    x = (train.images.permute(0, 3, 1, 2).float() / 255 - 0.3062) / 0.3765
-    return Pool(x, train.labels, torch.arange(len(train.labels)), 10)
+    return digits_pool()
 
 
 @pytest.fixture(scope="module")
