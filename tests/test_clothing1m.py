@@ -335,6 +335,42 @@ def test_unpacks_the_opendatalab_archive(tmp_path: Path, no_credentials: None, r
     assert archive.is_file()  # the download itself is the user's to delete
 
 
+def test_a_job_arriving_mid_unpack_waits_and_reuses_it(tmp_path: Path, no_credentials: None, release: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sweep jobs on a fresh machine: one arriving while another unpacks waits for it, then reads."""
+    import threading
+
+    write_opendatalab_archive(tmp_path / "clothing1m")
+    calls: list[str] = []
+    unpacking = threading.Event()
+
+    def slow_extract(archive: Path, data_dir: Path) -> None:
+        calls.append(threading.current_thread().name)
+        unpacking.set()
+        threading.Event().wait(0.5)  # the second job arrives while the release is half-written
+        unpack.extract_release(archive, data_dir)
+
+    monkeypatch.setattr(c1m, "extract_release", slow_extract)
+    results = {}
+
+    def job() -> None:
+        # Sweep jobs are processes. Threads stand in for them, calling _prepare() itself: on Python 3.11,
+        # cached_property (_index) holds one lock for all instances and would serialise them anyway.
+        results[threading.current_thread().name] = Clothing1M(tmp_path)._prepare()
+
+    first = threading.Thread(target=job, name="first")
+    first.start()
+    assert unpacking.wait(timeout=60)
+    second = threading.Thread(target=job, name="second")
+    second.start()
+    first.join()
+    second.join()
+    assert calls == ["first"] and results == {"first": tmp_path / "clothing1m", "second": tmp_path / "clothing1m"}
+    train, _ = Clothing1M(tmp_path).load()
+    ref_train, _ = Clothing1M(release, download=False).load()
+    assert _keys(train.images) == _keys(ref_train.images) and torch.equal(train.labels, ref_train.labels)
+
+
 def test_7z_annotations_without_a_7z_tool(tmp_path: Path, no_credentials: None,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     data_dir = tmp_path / "clothing1m"

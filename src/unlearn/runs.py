@@ -20,6 +20,7 @@ from typing import Any
 
 # Keys that say where or how fast, never what: they stay out of cache keys.
 VOLATILE_KEYS = frozenset({"root", "num_workers", "eval_batch_size", "download", "data_dir", "cache_dir"})
+LOCK_NAME = ".lock"
 
 
 def _strip(obj: Any) -> Any:
@@ -40,7 +41,7 @@ def cache_key(material: Mapping[str, Any]) -> str:
 def locked(directory: Path) -> Iterator[None]:
     """Exclusive lock on ``directory`` across processes (jobs of one sweep, parallel launchers)."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as fh:
+    with open(directory / LOCK_NAME, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

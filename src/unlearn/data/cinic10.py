@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 
 from unlearn.data.imageset import ImageSet, decode_rgb
-from unlearn.data.sources import CIFAR10, FileSource, _first_missing, _one_line, _remove_empty_dirs
+from unlearn.data.fetching import fetching
+from unlearn.data.sources import CIFAR10, FileSource, _one_line
 from unlearn.errors import DataUnavailableError
 from unlearn.registry import DATASETS
 
@@ -67,11 +68,16 @@ class CINIC10(FileSource):
         self.decode_cache = bool(decode_cache)
 
     def load(self) -> tuple[ImageSet, ImageSet]:
-        if not all((self.data_dir / s).is_dir() for s in SPLITS):
+        if not self._complete():
             if not self.download:
                 raise DataUnavailableError(self._unavailable("download=False"))
-            self._fetch()
+            with fetching(self.data_dir):
+                if not self._complete():  # an earlier job of the sweep may have fetched it meanwhile
+                    self._fetch()
         return self._split("train"), self._split("test")
+
+    def _complete(self) -> bool:
+        return all((self.data_dir / s).is_dir() for s in SPLITS)
 
     def fetch_hint(self) -> str:
         """What to download and where it must end up, for when the automatic download cannot run."""
@@ -127,14 +133,13 @@ class CINIC10(FileSource):
         """Download (unless the archive is already in data_dir) and extract, leaving no trace on failure.
 
         The archive is extracted into a staging folder and its splits moved into place only once
-        extraction finished. A failed attempt removes the staging folder, the folders it created
-        and an archive it began downloading (there is no published checksum, so a truncated archive
-        left behind would pass torchvision's check and break every later try); an archive that was
-        already there is the user's and is kept.
+        extraction finished. A failed attempt removes the staging folder and an archive it began
+        downloading (there is no published checksum, so a truncated archive left behind would pass
+        torchvision's check and break every later try); an archive that was already there is the
+        user's and is kept. ``fetching``, around the call, removes the folders it created.
         """
         from torchvision.datasets import utils as tv_utils
 
-        created = _first_missing(self.data_dir)
         archive, staging = self.data_dir / ARCHIVE, self.data_dir / STAGING
         had_archive = archive.is_file()
         shutil.rmtree(staging, ignore_errors=True)  # a previous attempt's leftovers
@@ -146,8 +151,6 @@ class CINIC10(FileSource):
             shutil.rmtree(staging, ignore_errors=True)
             if not had_archive:
                 archive.unlink(missing_ok=True)
-            if created is not None:
-                _remove_empty_dirs(created)
             reason = f"download failed: {_one_line(err)}"
             if had_archive:
                 reason = f"could not extract {archive}: {_one_line(err)}; is it complete?"

@@ -38,7 +38,8 @@ import torch
 
 from unlearn.data.imageset import ImageSet, LazyImages
 from unlearn.data.clothing1m_unpack import extract_image_tars, extract_release, has_release_parts, unpack_annotations
-from unlearn.data.sources import FileSource, _first_missing, _one_line, _remove_empty_dirs
+from unlearn.data.fetching import fetching
+from unlearn.data.sources import FileSource, _one_line
 from unlearn.envfile import secret
 from unlearn.errors import DataUnavailableError
 from unlearn.registry import DATASETS
@@ -101,9 +102,17 @@ class Clothing1M(FileSource):
     # -- getting the files -----------------------------------------------------------
     def _prepare(self) -> Path:
         """The annotation folder of a complete release in data_dir, unpacking or downloading first."""
-        ann = find_annotations(self.data_dir)
-        if ann is not None and not list(self.data_dir.glob("images/*.tar")):
+        ann = self._ready()
+        if ann is not None:
             return ann
+        with fetching(self.data_dir):
+            return self._ready() or self._unpack()  # an earlier job of the sweep may have unpacked it meanwhile
+
+    def _ready(self) -> Path | None:
+        ann = find_annotations(self.data_dir)
+        return ann if ann is not None and not list(self.data_dir.glob("images/*.tar")) else None
+
+    def _unpack(self) -> Path:
         if not has_release_parts(self.data_dir):
             archive = self._archive()
             if archive is None:
@@ -135,14 +144,10 @@ class Clothing1M(FileSource):
             from openxlab.dataset import get
         except ImportError as err:
             raise DataUnavailableError(self._unavailable(f"openxlab is not installed: {INSTALL}")) from err
-        created = _first_missing(self.data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        try:
+        try:  # fetching(), around this call, removes the folders a failed download made
             openxlab.login(ak=ak, sk=sk)
             get(dataset_repo=REPO, target_path=str(self.data_dir))
         except (Exception, SystemExit) as err:  # noqa: BLE001 - network, auth and API errors alike
-            if created is not None:
-                _remove_empty_dirs(created)  # leave the data root as it was, unless a partial file landed
             if isinstance(err, SystemExit):
                 # openxlab prints its reason and calls sys.exit on any refused request.
                 raise DataUnavailableError(

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unlearn.data.fetching import fetching
 from unlearn.data.imageset import ImageSet
 from unlearn.data.splits import stratified_split
 from unlearn.errors import DataUnavailableError
@@ -123,14 +124,13 @@ class TorchvisionSource(FileSource):
         except RuntimeError as missing:
             if not self.download:
                 raise DataUnavailableError(self._unavailable("download=False")) from missing
-        created = _first_missing(self.data_dir)
         try:
-            return self._read(train=True, download=True), self._read(train=False, download=True)
+            # torchvision's download checks the files first, so a job that waited here finds them and reads.
+            with fetching(self.data_dir):
+                return self._read(train=True, download=True), self._read(train=False, download=True)
         except DataUnavailableError:
             raise
         except (OSError, RuntimeError, tarfile.TarError) as err:
-            if created is not None:
-                _remove_empty_dirs(created)
             raise DataUnavailableError(self._unavailable(f"download failed: {_one_line(err)}")) from err
 
     def _unavailable(self, reason: str) -> str:
@@ -141,27 +141,6 @@ def _one_line(err: BaseException, limit: int = 200) -> str:
     # torchvision's download errors span several lines; the entry points print exactly one.
     text = " ".join(str(err).split()) or type(err).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _first_missing(path: Path) -> Path | None:
-    """The outermost folder of ``path`` that does not exist yet, i.e. the one a download would create."""
-    missing = None
-    for p in (path, *path.parents):
-        if p.exists():
-            break
-        missing = p
-    return missing
-
-
-def _remove_empty_dirs(top: Path) -> None:
-    # A failed download leaves only the empty folders torchvision created; drop them so the
-    # data root looks untouched. Anything holding a file (a partial archive) is kept: torchvision
-    # re-checks its md5 and fetches it again on the next try.
-    if not top.is_dir():
-        return
-    for path in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True) + [top]:
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
 
 
 @DATASETS.register("mnist")
