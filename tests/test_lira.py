@@ -59,3 +59,32 @@ def test_per_example_calibration_finds_members_a_global_threshold_misses(identit
 def test_no_membership_signal_is_near_50(identity_net):  # noqa: F811
     attack, forget, evaluation = _difficulty_case(bump=0.0)
     assert attack.auc(identity_net, forget, evaluation) == pytest.approx(50, abs=5)
+
+
+def test_scores_reads_each_split_once_and_matches_the_one_metric_functions(identity_net):  # noqa: F811
+    from test_mia import cat
+
+    from unlearn.eval.evalset import accuracy
+    from unlearn.eval.mia import forget_mia, loss_threshold_auc
+    from unlearn.methods.unlearning import ForgetData, scores
+
+    attack, forget, evaluation = _difficulty_case(bump=1.0, n=200)
+    half_wrong = np.r_[np.full(20, -2.0), np.full(20, 2.0)]  # phi = -2: the other classes' logits win
+    retain = cat(evalset(half_wrong, label=1), evalset(half_wrong, label=2))
+    data = ForgetData(forget, retain, evaluation, evaluation, retain.x, retain.y, torch.arange(len(forget)))
+    seen: list[int] = []
+    identity_net.register_forward_hook(lambda mod, inp, out: seen.append(len(inp[0])))
+    got = scores(identity_net, data, seed=0, attack=attack)
+    assert sorted(seen) == sorted([len(forget), len(evaluation), len(retain)])  # batch 1024 > every split
+
+    def ce(s):  # noqa: ANN001, ANN202
+        return torch.nn.functional.cross_entropy(s.x, s.y, reduction="none")
+
+    expected = {
+        "forget_acc": accuracy(identity_net, forget), "retain_acc": accuracy(identity_net, retain),
+        "test_acc": accuracy(identity_net, evaluation), "mia": forget_mia(identity_net, forget, evaluation, 0),
+        "mia_loss": loss_threshold_auc(ce(forget), ce(evaluation)),
+        "mia_lira": attack.auc(identity_net, forget, evaluation),
+    }
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert got["mia_lira"] > 99 and got["retain_acc"] == 0.5

@@ -13,7 +13,7 @@ from torch import nn
 
 from unlearn.eval import mia
 from unlearn.eval.evalset import EvalSet
-from unlearn.eval.mia import folded_auc, forget_mia, lira_score, loss_threshold_auc, per_sample_losses
+from unlearn.eval.mia import folded_auc, forget_mia, lira_score, loss_threshold_auc
 
 C = 3
 
@@ -173,11 +173,6 @@ def test_loss_threshold_auc_hand_computed():  # (d)
     assert loss_threshold_auc([0.1, 0.2, 0.4], [0.3, 0.05, 0.5]) == pytest.approx(500 / 9, rel=1e-12)
     assert loss_threshold_auc([0.1], [0.2]) == 100.0 and loss_threshold_auc([0.2], [0.1]) == 0.0
     assert math.isnan(loss_threshold_auc([], [0.1]))
-
-
-def test_per_sample_losses_are_unreduced_cross_entropy(identity_net):
-    data = cat(evalset(normal(0, 7), 0), evalset(normal(1, 5), 2))
-    torch.testing.assert_close(per_sample_losses(identity_net, data), F.cross_entropy(data.x, data.y, reduction="none"))
 
 
 # ---- forget_mia ---------------------------------------------------------------------------

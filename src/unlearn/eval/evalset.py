@@ -77,8 +77,12 @@ def accuracy(net: nn.Module, data: EvalSet, against: str = "y") -> float:
     """Top-1 accuracy against ``y`` (training labels) or ``y_true``; nan on an empty split."""
     if len(data) == 0:
         return float("nan")
-    target = data.y if against == "y" else data.y_true
-    return float((logits(net, data).argmax(dim=1) == target).float().mean())
+    return top1(logits(net, data), data.y if against == "y" else data.y_true)
+
+
+def top1(outputs: torch.Tensor, target: torch.Tensor) -> float:
+    """Top-1 accuracy of logits already computed; nan when there are none."""
+    return float((outputs.argmax(dim=1) == target).float().mean()) if len(target) else float("nan")
 
 
 def recovery(method_acc: float, corrupted_acc: float, oracle_acc: float) -> float:

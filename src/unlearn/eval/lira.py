@@ -75,8 +75,12 @@ class ShadowAttack:
         return cls(f_mean, f_std, e_mean, e_std, keep)
 
     def auc(self, net: nn.Module, forget: EvalSet, evaluation: EvalSet) -> float:
+        return self.auc_of(logits(net, forget), forget.y, logits(net, evaluation), evaluation.y)
+
+    def auc_of(self, forget_logits: Tensor, forget_y: Tensor, eval_logits: Tensor, eval_y: Tensor) -> float:
+        """``auc`` on logits already computed (scoring one model reads them for several metrics)."""
         # One pooled spread for both sides, so a side's spread cannot by itself separate them.
         std = (self.forget_std + self.eval_std) / 2
-        member = (phi(net, forget).double() - self.forget_mean) / std
-        nonmember = (phi(net, evaluation)[self.eval_keep].double() - self.eval_mean) / std
+        member = (lira_score(forget_logits, forget_y).cpu() - self.forget_mean) / std
+        nonmember = (lira_score(eval_logits, eval_y).cpu()[self.eval_keep] - self.eval_mean) / std
         return membership_auc(member, nonmember)

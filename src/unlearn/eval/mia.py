@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -141,21 +140,29 @@ def forget_mia(
     Used with the full training set as ``forget`` it is the post-pretraining train-vs-test MIA
     (spec 7.2 step 5).
     """
-    forget_phi = lira_score(logits(net, forget), forget.y).cpu()
-    heldout_phi = lira_score(logits(net, heldout), heldout.y).cpu()
-    forget_y, heldout_y = forget.y.cpu(), heldout.y.cpu()
+    return folded_forget_auc(logits(net, forget), forget.y, logits(net, heldout), heldout.y, seed,
+                             swap_full_heldout=swap_full_heldout)
+
+
+def folded_forget_auc(
+    forget_logits: torch.Tensor,
+    forget_y: torch.Tensor,
+    heldout_logits: torch.Tensor,
+    heldout_y: torch.Tensor,
+    seed: int = 0,
+    *,
+    swap_full_heldout: bool = False,
+) -> float:
+    """``forget_mia`` on logits already computed (scoring one model reads them for several metrics)."""
+    forget_phi = lira_score(forget_logits, forget_y).cpu()
+    heldout_phi = lira_score(heldout_logits, heldout_y).cpu()
+    forget_y, heldout_y = forget_y.cpu(), heldout_y.cpu()
 
     keep = _in_classes(heldout_y, forget_y.unique())
     swap_phi, swap_y = (heldout_phi, heldout_y) if swap_full_heldout else (heldout_phi[keep], heldout_y[keep])
     first = (_as_numpy(forget_phi), _as_numpy(heldout_phi[keep]))
     swapped = (_as_numpy(swap_phi), _as_numpy(forget_phi[_in_classes(forget_y, swap_y.unique())]))
     return _folded(first, swapped, seed, folds=5, fold_threshold=42.0)
-
-
-@torch.no_grad()
-def per_sample_losses(net: nn.Module, data: EvalSet) -> torch.Tensor:
-    """Cross-entropy of each sample against ``y`` (the label training saw), no reduction."""
-    return F.cross_entropy(logits(net, data), data.y.long(), reduction="none")
 
 
 def loss_threshold_auc(member_losses: Scores, nonmember_losses: Scores) -> float:

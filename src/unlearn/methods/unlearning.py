@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corrupted
-from unlearn.eval.evalset import EvalSet, accuracy, logits
+from unlearn.eval.evalset import EvalSet, logits, top1
 from unlearn.eval.lira import ShadowAttack
-from unlearn.eval.mia import forget_mia, loss_threshold_auc, per_sample_losses
+from unlearn.eval.mia import folded_forget_auc, loss_threshold_auc
 from unlearn.methods.base import Method, MethodResult, Stage
 from unlearn.models.module import Recipe
 
@@ -151,20 +152,22 @@ def shadow_attack(ctx: RunContext, data: ForgetData) -> ShadowAttack:
 
 
 def scores(net: nn.Module, data: ForgetData, seed: int, attack: ShadowAttack | None = None) -> dict[str, float]:
-    net.eval()
-    in_classes = torch.isin(data.evaluation.y, data.forget.y.unique())
-    member = per_sample_losses(net, data.forget)
-    nonmember = per_sample_losses(net, data.evaluation)[in_classes]
+    # One forward pass per split; every metric below reads these.
+    forget, evaluation = data.forget, data.evaluation
+    on_forget, on_eval = logits(net, forget), logits(net, evaluation)
     right = (logits(net, data.retain).argmax(dim=1) == data.retain.y).float()
+    in_classes = torch.isin(evaluation.y, forget.y.unique())
+    member = F.cross_entropy(on_forget, forget.y.long(), reduction="none")
+    nonmember = F.cross_entropy(on_eval, evaluation.y.long(), reduction="none")[in_classes]
     out = {
-        "forget_acc": accuracy(net, data.forget),
+        "forget_acc": top1(on_forget, forget.y),
         "retain_acc": float(right.mean()),
-        "test_acc": accuracy(net, data.evaluation),
-        "mia": forget_mia(net, data.forget, data.evaluation, seed),
+        "test_acc": top1(on_eval, evaluation.y),
+        "mia": folded_forget_auc(on_forget, forget.y, on_eval, evaluation.y, seed),
         "mia_loss": loss_threshold_auc(member, nonmember),
     }
     if attack is not None:
-        out["mia_lira"] = attack.auc(net, data.forget, data.evaluation)
+        out["mia_lira"] = attack.auc_of(on_forget, forget.y, on_eval, evaluation.y)
     for name, mask in (("free_retain_acc", data.free_mask), ("residual_retain_acc", data.residual_mask)):
         if mask is not None:
             out[name] = float(right[mask].mean()) if bool(mask.any()) else float("nan")
