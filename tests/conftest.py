@@ -58,12 +58,13 @@ def digits_pool():
     """The whole bundled digits train split as a condensation pool (normalised float images)."""
     import torch
 
+    from unlearn.app.condense import normalised
     from unlearn.condense import Pool
     from unlearn.data.sources import Digits
 
-    train, _ = Digits().load()
-    x = (train.images.permute(0, 3, 1, 2).float() / 255 - 0.3062) / 0.3765
-    return Pool(x, train.labels, torch.arange(len(train.labels)), 10)
+    source = Digits()
+    train, _ = source.load()
+    return Pool(normalised(train, source), train.labels, torch.arange(len(train.labels)), 10)
 
 
 def _workers() -> int:

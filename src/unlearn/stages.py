@@ -146,7 +146,6 @@ class StageRunner:
         if parent is not None:
             net.load_state_dict(parent.state)
             L.seed_everything(self.seed + 1 + (proxy_seed or 0), workers=True, verbose=False)
-
         module = ClassifierModule(net, self.dm.num_classes, recipe)
         self.dm.batch_size = recipe.batch_size
         self.dm.use_stage(stage, proxy_seed)

@@ -54,15 +54,11 @@ def halves(blend: Blend, pool: Pool, forget: Tensor) -> RetainHalves:
     return RetainHalves(pool.index[free].sort().values, pool.index[part.residual_rows].sort().values)
 
 
-def _rows_of(pool: Pool, source: Tensor) -> Tensor:
-    return torch.isin(pool.index, source).nonzero().squeeze(1)
-
-
 def _recluster(blend: Blend, pool: Pool, source: Tensor) -> CondensedSet:
     fresh = Blend(blend.ipc, blend.seed + RECLUSTER, blend.width, blend.depth, blend.iterations, blend.lr,
                   blend.momentum, blend.chunk)
     fresh.device = blend.device
-    return fresh.condense(pool.subset(_rows_of(pool, source)))  # a new pool: clustered afresh, nothing forgotten
+    return fresh.condense(pool.subset(pool.rows_of(source)))  # a new pool: clustered afresh, nothing forgotten
 
 
 def ablation_set(blend: Blend, pool: Pool, forget: Tensor, variant: str) -> CondensedSet:
@@ -86,4 +82,4 @@ def ablation_set(blend: Blend, pool: Pool, forget: Tensor, variant: str) -> Cond
         out = _recluster(blend, pool, chosen)
         out.meta.update(meta)
         return out
-    return CondensedSet.raw_images(pool, _rows_of(pool, chosen), meta)
+    return CondensedSet.raw_images(pool, pool.rows_of(chosen), meta)

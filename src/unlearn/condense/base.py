@@ -42,6 +42,10 @@ class Pool:
     def subset(self, rows: Tensor) -> Pool:
         return Pool(self.images[rows], self.labels[rows], self.index[rows], self.num_classes)
 
+    def rows_of(self, source: Tensor) -> Tensor:
+        """The rows whose ``index`` is in ``source`` (source indices), in pool order."""
+        return torch.isin(self.index, source).nonzero().squeeze(1)
+
     def without(self, forget: Tensor | None) -> Pool:
         """The retain part: every row whose ``index`` is not in ``forget`` (source indices)."""
         if forget is None or forget.numel() == 0:
