@@ -54,6 +54,8 @@ def main() -> None:
     if args.table not in tables:
         sys.exit(f"error: table={args.table!r} is not allowed; allowed: {', '.join(tables)}")
     spec = tables[args.table]
+    if args.cpu and "cpu" not in spec:
+        sys.exit(f"error: --cpu is not allowed for {args.table}, which runs on a CPU as it is; drop --cpu")
     sweeps = spec["cpu" if args.cpu else "sweeps"]
     script = spec.get("script", "correct")  # the entry point: correct.py or condense.py
     if args.dry_run:

@@ -77,3 +77,15 @@ def test_missing_checkpoint_file(tmp_path):
     cfg = compose_cfg("correct", tmp_path, [f"corrupted_ckpt={tmp_path}/nope.safetensors"])
     with pytest.raises(ConfigError, match="nope.safetensors"):
         run_correct(cfg)
+
+
+def test_a_saved_tau_of_another_arch_is_refused_before_anything_trains(tmp_path):
+    import torch
+
+    from unlearn.taskvec import save_vector
+
+    save_vector(tmp_path / "tau.safetensors", {"w": torch.zeros(2)}, "small_cnn")
+    line = _error_line(run_cli("correct.py", "logger=none", f"method.tau={tmp_path / 'tau.safetensors'}",
+                               root=tmp_path))
+    assert "method.tau=" in line and "arch 'small_cnn'" in line and "arch='fc1'" in line
+    assert not (tmp_path / "outputs" / "artifacts").exists()  # refused before the corrupted model trained

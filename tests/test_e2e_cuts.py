@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +53,9 @@ def test_noise_best_alpha_on_the_curve_nearly_reaches_the_target(noise_run):
     best = max(curves["curve_test_acc"])
     best_recovery = (best - m["corrupted_clean_acc"]) / (m["oracle_clean_acc"] - m["corrupted_clean_acc"])
     assert best_recovery >= 0.55, best_recovery
+    # ... and the run reports it (with its alpha) beside the label-free choice.
+    assert m["curve_best_clean_acc"] == best and m["curve_best_recovery"] == pytest.approx(best_recovery)
+    assert curves["curve_test_acc"][curves["curve_alpha"].index(m["curve_best_alpha"])] == best
 
 
 def test_noise_run_writes_outputs(noise_run):
@@ -63,6 +67,9 @@ def test_noise_run_writes_outputs(noise_run):
         assert key in saved
     assert saved["recovery"] == pytest.approx(
         (saved["clean_acc"] - saved["corrupted_clean_acc"]) / (saved["oracle_clean_acc"] - saved["corrupted_clean_acc"]))
+    # How much of its noise the corrupted model memorised, and how much of that the correction undid.
+    assert saved["corrupted_noisy_train_fit"] > saved["noisy_train_fit"]
+    assert saved["corrupted_noisy_train_fit"] + saved["corrupted_noisy_train_acc"] <= 1.0
     png = open(f"{run_dir}/alpha_curve.png", "rb").read()
     assert png.startswith(b"\x89PNG")
     curves = json.loads(open(f"{run_dir}/curves.json").read())
@@ -102,3 +109,31 @@ def test_multirun_over_alpha_reuses_upstream_models(noise_run, shared_root, tmp_
     runs = sorted((tmp_path / "outputs" / "correct" / "multiruns").glob("*/*/metrics.json"))
     alphas = sorted(json.loads(p.read_text())["alpha"] for p in runs)
     assert alphas == [-1.0, -0.5]
+
+
+def test_noise_run_writes_the_tau_it_subtracted(noise_run):
+    from safetensors import safe_open
+
+    from unlearn import taskvec
+
+    m, cfg = noise_run
+    with safe_open(f"{cfg.paths.output_dir}/tau.safetensors", framework="pt") as fh:
+        meta = fh.metadata()
+        tau = {k: fh.get_tensor(k) for k in fh.keys()}
+    assert meta["kind"] == "task_vector" and meta["arch"] == "fc1"
+    assert json.loads(meta["proxy_seeds"]) == list(cfg.stages.proxy_seeds) and json.loads(meta["source"]) == "proxies"
+    # The metadata names the corrupted model it was made from (its artifact key).
+    assert (Path(cfg.paths.artifact_dir) / "corrupted" / json.loads(meta["corrupted"]) / "model.safetensors").is_file()
+    assert taskvec.norm(tau) == pytest.approx(m["tau_norm"], rel=1e-6)
+
+
+def test_a_saved_tau_corrects_another_runs_model_without_proxies(noise_run, shared_root):
+    m, cfg = noise_run
+    other = compose_cfg("correct", shared_root, [f"method.tau={cfg.paths.output_dir}/tau.safetensors",
+                                                 f"method.alpha={m['alpha']}", "method.curve_grid=null"], "with_tau")
+    metrics, objects = run_correct(other)
+    assert metrics["clean_acc"] == m["clean_acc"] and metrics["tau_norm"] == pytest.approx(m["tau_norm"])
+    assert "seconds_proxy" not in metrics
+    assert {stage for stage, _ in objects["context"].runner._memo} == {"corrupted", "oracle"}  # no proxy asked for
+    curves = json.loads(open(f"{other.paths.output_dir}/curves.json").read())
+    assert curves["tau"].endswith("tau.safetensors")

@@ -193,3 +193,55 @@ def test_random_like_zero_key_stays_zero() -> None:
     r = random_like({"z": torch.zeros(4), "w": torch.tensor([3.0, 4.0])}, seed=0)
     assert r["z"].tolist() == [0.0, 0.0, 0.0, 0.0]
     assert float(r["w"].norm()) == pytest.approx(5.0, rel=1e-6)
+
+
+# --- a task vector as an artifact (tau.safetensors, method.tau=<file>) -------------------------
+
+
+def _vector(model: nn.Module) -> dict[str, torch.Tensor]:
+    state = model.state_dict()
+    return task_vector(state, perturbed(model, 3))
+
+
+def test_saved_vector_round_trips_with_its_provenance(tmp_path) -> None:  # noqa: ANN001
+    from unlearn.taskvec import load_vector, save_vector
+
+    model = net()
+    tau = _vector(model)
+    save_vector(tmp_path / "tau.safetensors", tau, "toy", {"proxy_seeds": [12, 10], "corrupted": "abc"})
+    expected = {k: model.state_dict()[k] for k in vector_keys(model.state_dict())}
+    loaded, meta = load_vector(tmp_path / "tau.safetensors", "toy", expected)
+    assert loaded.keys() == tau.keys() and all(torch.equal(loaded[k], tau[k]) for k in tau)
+    assert meta["proxy_seeds"] == [12, 10] and meta["corrupted"] == "abc" and meta["arch"] == "toy"
+    assert not (tmp_path / "tau.tmp").exists()  # written to a temporary name, then renamed
+
+
+@pytest.mark.parametrize("case", ["missing", "text", "checkpoint", "arch", "width", "truncated"])
+def test_a_vector_that_does_not_fit_is_refused_in_one_line(tmp_path, case) -> None:  # noqa: ANN001
+    from safetensors.torch import save_file
+
+    from unlearn.errors import ConfigError
+    from unlearn.taskvec import load_vector, save_vector
+
+    model = net()
+    expected = {k: model.state_dict()[k] for k in vector_keys(model.state_dict())}
+    path = tmp_path / "tau.safetensors"
+    if case == "text":
+        path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    elif case == "checkpoint":  # model weights, not a task vector
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata={"arch": "toy"})
+    elif case == "arch":
+        save_vector(path, _vector(model), "small_cnn")
+    elif case == "width":
+        wider = _vector(model)
+        wider["6.weight"] = torch.zeros(3, 4)
+        save_vector(path, wider, "toy")
+    elif case == "truncated":
+        save_vector(path, _vector(model), "toy")
+        path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(ConfigError) as err:
+        load_vector(path, "toy", expected)
+    message = str(err.value)
+    assert "\n" not in message and "method.tau" in message
+    assert {"missing": "a tau.safetensors file", "text": "not a safetensors", "checkpoint": "no task vector",
+            "arch": "arch 'small_cnn'", "width": "6.weight", "truncated": "not a safetensors"}[case] in message

@@ -50,6 +50,7 @@ def _load_all() -> None:
     # Importing the modules runs their @register decorators.
     import unlearn.data.cinic10  # noqa: F401
     import unlearn.data.clothing1m  # noqa: F401
+    import unlearn.data.fashion_mnist  # noqa: F401
     import unlearn.data.sources  # noqa: F401
     import unlearn.methods  # noqa: F401
     import unlearn.models.archs  # noqa: F401

@@ -9,7 +9,11 @@ mixed precision or DDP ranks compare exactly.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -80,3 +84,50 @@ def random_like(vector: TaskVector, seed: int) -> TaskVector:
         r = torch.rand(v.shape, generator=gen, dtype=torch.float32)
         out[k] = r * (v.norm() / r.norm().clamp_min(1e-30))
     return out
+
+
+def save_vector(path: Path, vector: TaskVector, arch: str, meta: Mapping[str, Any] | None = None) -> Path:
+    """Write a task vector as safetensors, its arch and provenance in the metadata (atomically)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = {"kind": "task_vector", "arch": arch, **{k: json.dumps(v, default=str) for k, v in (meta or {}).items()}}
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.contiguous() for k, v in vector.items()}, str(tmp), metadata=info)
+    os.replace(tmp, path)
+    return path
+
+
+def load_vector(path: str | Path, arch: str, expected: StateDict, key: str = "method.tau") -> tuple[TaskVector, dict]:
+    """A task vector saved by ``save_vector``, checked against the model it will be added to.
+
+    Refused in one line (``ConfigError``) when the file is missing, is not a safetensors task
+    vector, was made for another arch, or does not cover exactly the keys and shapes of
+    ``expected`` (a vector's keys: ``vector_keys`` of the model's state).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    from unlearn.errors import ConfigError, bad_value
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise bad_value(key, str(path), "a tau.safetensors file written by a CUTS run")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = dict(fh.metadata() or {})
+            vector = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ConfigError(f"{key}={str(path)!r} is not a safetensors task vector ({' '.join(str(err).split())})") from err
+    if meta.get("kind") != "task_vector":
+        raise ConfigError(f"{key}={str(path)!r} holds no task vector (a model checkpoint? use a run's tau.safetensors)")
+    if meta.get("arch") != arch:
+        raise ConfigError(f"{key}={str(path)!r} is a task vector of arch {meta.get('arch')!r}, but arch={arch!r}; "
+                          f"use one made by a {arch} run or set arch={meta.get('arch')}")
+    for k in sorted(set(vector) | set(expected)):
+        if k not in vector or k not in expected or vector[k].shape != expected[k].shape:
+            got = tuple(vector[k].shape) if k in vector else "missing"
+            want = tuple(expected[k].shape) if k in expected else "not in this model"
+            raise ConfigError(f"{key}={str(path)!r} does not fit this {arch} ({k}: {got} vs {want}); "
+                              "was it made for another width or class count?")
+    return vector, {k: (v if k in ("kind", "arch") else json.loads(v)) for k, v in meta.items()}

@@ -141,6 +141,8 @@ def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
 def key_material(cfg: DictConfig, corr: Corruption) -> dict[str, Any]:
     """The config that determines a stage's weights (see runs.cache_key)."""
     dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+    if dataset.get("train_size", 0) is None:  # added later: keys of runs on the whole split stay as they were
+        del dataset["train_size"]
     return {
         "dataset": dataset,
         "corruption": {"type": type(corr).__name__, **{k: v for k, v in vars(corr).items() if k != "proxy_seeds"}},

@@ -11,7 +11,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from unlearn.app import build
-from unlearn.app.report import plot_alpha_curve, table, write_metrics
+from unlearn.app.report import log_alpha_curve, plot_alpha_curve, table, write_metrics
 from unlearn.dist import global_rank, is_global_zero
 
 log = logging.getLogger("unlearn")
@@ -37,8 +37,9 @@ def run_correct(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     result = method.run(ctx)
     metrics = {**result.metrics, "seconds_total": time.perf_counter() - start}
     write_metrics(run_dir, metrics, result.curves)
-    plot_alpha_curve(run_dir / "alpha_curve.png", result.curves, metrics)
+    png = plot_alpha_curve(run_dir / "alpha_curve.png", result.curves, metrics)
     ctx.logger.log({f"result/{k}": v for k, v in metrics.items()})
+    log_alpha_curve(ctx.logger, result.curves, png)
     corr = ctx.corruption
     title = f"{cfg.method._target_.rsplit('.', 1)[-1]} on {ctx.dm.name} / {type(corr).__name__} {corr.rate:g} / {cfg.arch.name}"
     print(table(metrics, title))

@@ -1,4 +1,5 @@
-"""What a finished job leaves behind: metrics.json, the alpha-curve plot, a console table."""
+"""What a finished job leaves behind: metrics.json, the alpha-curve plot (also sent to the logger),
+a console table."""
 
 from __future__ import annotations
 
@@ -58,3 +59,41 @@ def plot_alpha_curve(path: Path, curves: Mapping[str, Any], metrics: Mapping[str
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def log_alpha_curve(logger: Any, curves: Mapping[str, Any], png: Path | None = None) -> bool:
+    """Send the alpha curve to the job's logger, so a dashboard shows what the run directory shows.
+
+    wandb: line plots of test accuracy (and proxy ASR) along alpha and of the KNN score along
+    the alpha it walked, plus the PNG. A logger with ``log_image``: the PNG. Any other logger
+    (CSV): one row per alpha under ``alpha_curve/``. ``logger`` is the job's ``JobLogger``.
+    Returns whether anything was logged.
+    """
+    base = getattr(logger, "base", None)
+    if base is None or "curve_alpha" not in curves:
+        return False
+    from lightning.pytorch.loggers import WandbLogger
+
+    alphas = list(curves["curve_alpha"])
+    series = {"test accuracy": list(curves["curve_test_acc"])}
+    if "curve_proxy_asr" in curves:
+        series["proxy ASR"] = list(curves["curve_proxy_asr"])
+    if isinstance(base, WandbLogger):
+        import wandb
+
+        media: dict[str, Any] = {"alpha_curve/accuracy": wandb.plot.line_series(
+            xs=alphas, ys=list(series.values()), keys=list(series), title="CUTS: along alpha", xname="alpha")}
+        if "knn_alpha" in curves:
+            table = wandb.Table(columns=["alpha", "knn_score"], data=list(zip(curves["knn_alpha"], curves["knn_score"])))
+            media["alpha_curve/knn_score"] = wandb.plot.line(table, "alpha", "knn_score",
+                                                             title="KNN self-agreement score along alpha")
+        if png is not None:
+            media["alpha_curve/plot"] = wandb.Image(str(png))
+        logger.log(media)
+        return True
+    if png is not None and callable(getattr(base, "log_image", None)):
+        base.log_image(key="alpha_curve/plot", images=[str(png)])
+        return True
+    for i, alpha in enumerate(alphas):
+        logger.log({"alpha_curve/alpha": alpha, **{f"alpha_curve/{k.replace(' ', '_')}": v[i] for k, v in series.items()}})
+    return True

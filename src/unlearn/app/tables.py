@@ -68,6 +68,16 @@ def _fmt(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} +- {100 * statistics.stdev(values):.1f}"
 
 
+def _plain(values: list[float]) -> str:
+    """Numbers that are not fractions (alpha): mean +- std as they are."""
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}"
+
+
 def _seconds(values: list[float]) -> str:
     values = [v for v in values if v is not None and not math.isnan(v)]
     return f"{statistics.mean(values):.1f}" if values else ""
@@ -182,33 +192,59 @@ def pivot(runs: Iterable[tuple[Mapping[str, str], Mapping[str, float]]]) -> tupl
         row = tuple((k, ident.get(k, "")) for k in row_keys)
         groups.setdefault(row, {}).setdefault(ident.get("method", "cuts"), []).append(metrics)
     methods = sorted({m for g in groups.values() for m in g}, key=lambda m: (METHOD_ORDER + (m,)).index(m))
-    poison = any("asr" in r for g in groups.values() for rs in g.values() for r in rs)
-    columns = [("corrupted", "corrupted_clean_acc")]
+    every_metric = {k for g in groups.values() for rs in g.values() for r in rs for k in r}
+    poison = "asr" in every_metric
+    # (header, metric, the method whose runs hold it (None: the upstream models, shared by every run), format)
+    columns: list[tuple[str, Any, str | None, Any]] = [("corrupted", "corrupted_clean_acc", None, _fmt)]
     if "oracle" not in methods:
-        columns += [("oracle", "oracle_clean_acc")]
+        columns += [("oracle", "oracle_clean_acc", None, _fmt)]
     if poison:
-        columns += [("corrupted ASR", "corrupted_asr")]
+        columns += [("corrupted ASR", "corrupted_asr", None, _fmt)]
+    elif "corrupted_noisy_train_fit" in every_metric:  # how much of its noise the corrupted model memorised
+        columns += [("corrupted fit", "corrupted_noisy_train_fit", None, _fmt)]
     for m in methods:
         # Poison barely moves clean accuracy, so its recovery rate divides noise by noise: the paper
         # reports accuracy, ASR and their product there instead.
-        columns += [(m, "clean_acc")] + ([(f"{m} RR", "recovery")] if m != "oracle" and not poison else [])
+        columns += [(m, "clean_acc", m, _fmt)] + ([(f"{m} RR", "recovery", m, _fmt)]
+                                                  if m != "oracle" and not poison else [])
         if poison and m != "oracle":
-            columns += [(f"{m} ASR", "asr"), (f"{m} PUS", "pus")]
-    header = row_keys + [name for name, _ in columns]
+            columns += [(f"{m} ASR", "asr", m, _fmt), (f"{m} PUS", "pus", m, _fmt)]
+        if m == "cuts":
+            columns += [("cuts alpha", "alpha", m, _plain)]
+            if "curve_best_clean_acc" in every_metric:  # the best alpha on the curve (reads test labels)
+                columns += [("best alpha", "curve_best_alpha", m, _plain), ("best", "curve_best_clean_acc", m, _fmt),
+                            ("best RR", "curve_best_recovery", m, _fmt)]
+            if "random_clean_acc" in every_metric:
+                columns += [("random", "random_clean_acc", m, _fmt)]
+    # Every stage's and method's own seconds, where the runs report them (several keys: their sum).
+    for name, keys, method in SECONDS_COLUMNS:
+        if every_metric.intersection(keys):
+            columns += [(name, keys, method, _seconds)]
+    header = row_keys + [name for name, *_ in columns]
     rows = []
     for row, by_method in sorted(groups.items()):
         cells = [v for _, v in row]
         every = [r for rs in by_method.values() for r in rs]
-        for name, metric in columns:
-            method = name.split()[0]
-            if method in ("corrupted", "oracle") and metric != "clean_acc":
-                # Shared by every method's run of this setting: take one value per seed.
-                source = by_method.get("cuts") or every
-            else:
-                source = by_method.get(method, [])
-            cells.append(_fmt([r.get(metric) for r in source]))
+        for _, metric, method, fmt in columns:
+            # Upstream numbers are shared by every method's run of this setting: take one value per seed.
+            source = (by_method.get("cuts") or every) if method is None else by_method.get(method, [])
+            cells.append(fmt([_value(r, metric) for r in source]))
         rows.append(cells)
     return header, rows
+
+
+# (header, the keys summed, the method whose runs hold them; None: the upstream stages, from any run).
+SECONDS_COLUMNS = (("s corrupted", ("seconds_corrupted",), None), ("s oracle", ("seconds_oracle",), None),
+                   ("s proxy", ("seconds_proxy",), "cuts"), ("s alpha", ("seconds_alpha_selection",), "cuts"),
+                   ("s cf", ("seconds_cf",), "cf"), ("s sap", ("seconds_sap_fit", "seconds_sap_sweep"), "sap"),
+                   ("s potion", ("seconds_importance", "seconds_search"), "potion"))
+
+
+def _value(run: Mapping[str, float], metric: str | tuple[str, ...]) -> float | None:
+    if isinstance(metric, str):
+        return run.get(metric)
+    present = [run[k] for k in metric if k in run]
+    return sum(present) if present else None
 
 
 def write_table(sweep_root: Path, title: str = "") -> dict[str, Path]:

@@ -24,6 +24,10 @@ ASYMMETRIC_MAPS: dict[str, dict[int, int]] = {
     "digits": _DIGIT_MAP,
     "mnist": _DIGIT_MAP,
     "svhn": _DIGIT_MAP,
+    # Zhang & Sabuncu 2018, "Generalized Cross Entropy Loss for Training Deep Neural Networks with
+    # Noisy Labels" (NeurIPS; arXiv 1805.07836), section 4: boot -> sneaker, sneaker -> sandal,
+    # pullover -> shirt, coat <-> dress.
+    "fashion_mnist": {9: 7, 7: 5, 2: 6, 4: 3, 3: 4},
     "cifar10": {9: 1, 2: 0, 3: 5, 5: 3, 4: 7},
     "cinic10": {9: 1, 2: 0, 3: 5, 5: 3, 4: 7},  # CIFAR-10's classes, in the same order
     "cifar100": _cifar100_map(),

@@ -15,11 +15,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from unlearn.data.corruption import Corrupted, Corruption, NoCorruption, Poison, check_source, clean
-from unlearn.data.dataset import CorruptedImages
+from unlearn.data.dataset import CorruptedImages, collate
 from unlearn.data.sampler import EpochShuffle
 from unlearn.data.imageset import ImageSet
 from unlearn.data.sources import Source
-from unlearn.data.splits import balanced_halves, stratified_split
+from unlearn.data.splits import balanced_halves, stratified_split, stratified_subset
 from unlearn.data.transforms import build_transform, model_transform
 from unlearn.errors import ConfigError, bad_value
 from unlearn.models.preprocess import Preprocess
@@ -35,6 +35,7 @@ class CorruptionDataModule(L.LightningDataModule):
         heldout_fraction: float = 0.1,
         seed: int = 11,
         heldout_size: int | None = None,
+        train_size: int | None = None,
         batch_size: int = 64,
         eval_batch_size: int = 1024,
         num_workers: int = 0,
@@ -49,6 +50,8 @@ class CorruptionDataModule(L.LightningDataModule):
         self.heldout_fraction = float(heldout_fraction)
         # Size of the held-out set drawn from a source's separate clean pool (None: 1000, spec 9).
         self.heldout_size = None if heldout_size is None else int(heldout_size)
+        # A seeded stratified subset of the train split (after the held-out set is drawn); None: all.
+        self.train_size = None if train_size is None else int(train_size)
         self.seed = int(seed)
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
@@ -94,6 +97,8 @@ class CorruptionDataModule(L.LightningDataModule):
             gen = torch.Generator().manual_seed(self.seed)
             pick = torch.sort(torch.randperm(len(pool), generator=gen)[:size]).values
             train, heldout = train_pool, pool.subset(pick)
+        if self.train_size is not None:
+            train = train.subset(stratified_subset(train.labels, self.train_size, self.seed + 1))
         check_source(self.corruption, train, self.name, real_noise=pool is not None)
         if train.lazy and self.preprocess is None and self.image_size is None:
             raise ConfigError(f"dataset={self.name} reads images of varying size from disk; choose an arch that "
@@ -220,6 +225,7 @@ class CorruptionDataModule(L.LightningDataModule):
             batch_size=batch_size or (self.batch_size if train else self.eval_batch_size),
             sampler=EpochShuffle(len(ds), self.seed, rank, world) if train else None,
             drop_last=False,
+            collate_fn=collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -29,6 +29,29 @@ def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
     return torch.nonzero(mask, as_tuple=True)[0], held_idx
 
 
+def stratified_subset(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """Exactly ``size`` indices, every class in proportion to its share (largest remainders first).
+
+    Classes are visited in ascending order, each drawing ``randperm(n_c)`` from one generator
+    seeded with ``seed``; the result is in ascending original order. A CPU-scale run trains on
+    such a subset of a large train split and says so (``dataset.train_size``).
+    """
+    n = len(labels)
+    if not 0 < int(size) <= n:
+        raise bad_value("dataset.train_size", size, f"null (the whole train split) or 1..{n}")
+    classes, counts = torch.unique(labels, return_counts=True)
+    exact = counts.double() * int(size) / n
+    quota = exact.floor().long()
+    short = int(size) - int(quota.sum())
+    quota[torch.argsort(exact - quota, descending=True, stable=True)[:short]] += 1
+    gen = torch.Generator().manual_seed(int(seed))
+    picked = []
+    for c, q in zip(classes.tolist(), quota.tolist()):
+        members = torch.nonzero(labels == c, as_tuple=True)[0]
+        picked.append(members[torch.randperm(len(members), generator=gen)[:q]])
+    return torch.sort(torch.cat(picked)).values
+
+
 def balanced_halves(n: int, count: int, seed: int) -> torch.Tensor:
     """Membership of ``n`` examples in ``count`` shadow training sets, ``[count, n]`` bool.
 

@@ -40,6 +40,18 @@ def build_transform(
     return v2.Compose(steps + [_normalize(mean, std, out_channels)])
 
 
+def batchable(transform: object) -> bool:
+    """Whether ``transform`` may run on a whole ``[B, C, H, W]`` batch with the same result per image.
+
+    True for pipelines of deterministic steps (dtype, normalise, grayscale, resize, centre
+    crop); False when any step draws randomness (every ``Random*`` transform, ``_PadCrop``),
+    since a batched call would give every image of the batch the same draw.
+    """
+    steps = getattr(transform, "transforms", [transform])
+    return all(isinstance(t, v2.Transform) and not isinstance(t, _PadCrop)
+               and not type(t).__name__.startswith("Random") for t in steps)
+
+
 def _normalize(mean: Sequence[float], std: Sequence[float], channels: int) -> v2.Normalize:
     mean, std = list(mean), list(std)
     if len(mean) == 1 and channels == 3:

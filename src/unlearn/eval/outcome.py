@@ -3,6 +3,8 @@
 A method hands over its corrected model (and the corrupted and oracle models it started
 from); the keys are the same for CUTS, SAP, Potion, CF and the oracle row: ``clean_acc``
 (test), ``noisy_train_acc`` (the corrupted training samples against their true labels),
+for label noise ``noisy_train_fit`` (the same samples against the wrong labels they were
+trained with: how much of the noise the model memorised),
 for poison the attack success rates ``asr`` (poisoned training samples), ``proxy_asr`` and
 ``test_asr`` (triggered test images), each also as ``corrupted_*``, plus ``recovery`` and
 the poison utility score ``pus`` = clean_acc x (1 - asr) (spec 7).
@@ -24,6 +26,8 @@ def model_metrics(ctx: RunContext, net: nn.Module) -> dict[str, float]:
     m = {"clean_acc": accuracy(net, ctx.evalset("test"))}
     if kind not in ("real", "none"):  # which training labels are wrong is known only for synthetic corruption
         m["noisy_train_acc"] = accuracy(net, ctx.evalset("train_corrupted"), "y_true")
+        if kind != "poison":  # how much of the label noise the model reproduces (for poison: asr)
+            m["noisy_train_fit"] = accuracy(net, ctx.evalset("train_corrupted"), "y")
     if kind == "poison":
         for split, key in POISON_SPLITS:
             m[key] = accuracy(net, ctx.evalset(split))

@@ -11,6 +11,14 @@ from unlearn.errors import bad_value
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "number": ('a photo of the number: "{}".',),
     "photo": ("a photo of a {}.",),
+    # Fashion-MNIST: product photos of one garment on a plain background, in grayscale.
+    "fashion": (
+        "a photo of a {}.",
+        "a black and white photo of a {}.",
+        "a low resolution photo of a {}.",
+        "a product photo of a {}.",
+        "a photo of a {}, a type of clothing.",
+    ),
     "cifar": tuple(
         f"{form.format(article=article)}"
         for article in ("a", "the")
