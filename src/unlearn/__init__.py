@@ -5,6 +5,9 @@ unrelated project); the import name is ``unlearn``.
 """
 
 from unlearn.errors import ConfigError, UnlearnError
+from unlearn.resolvers import register as _register_resolvers
+
+_register_resolvers()
 
 __all__ = ["ConfigError", "UnlearnError"]
 __version__ = "0.1.0"

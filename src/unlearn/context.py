@@ -40,6 +40,9 @@ class RunContext:
     condensed_path: str | None = None
     # Blend's Section 4.4 ablation: which training set (v1..v7) replaces the retain set; None = v2's.
     ablation: str | None = None
+    # The paper MIA's phi (exact | reference) and its swapped-role re-run (forget_classes | test).
+    mia_phi: str = "exact"
+    mia_fold: str = "forget_classes"
     _evalsets: dict[str, EvalSet] = field(default_factory=dict)
 
     @property

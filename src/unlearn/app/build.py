@@ -222,6 +222,13 @@ def context(cfg: DictConfig, run_dir: Path) -> RunContext:
         if condenser is None or condenser.name != "blend" or cfg.get("condensed"):
             raise bad_value("unlearn.ablation", ablation, "an ablation of Blend's training set: it needs "
                             "condensation=blend (and no condensed=) with a forget request")
+    from unlearn.eval.mia import FOLDS, PHI
+
+    mia_phi, mia_fold = str(unlearn.get("mia_phi", "exact")), str(unlearn.get("mia_fold", "forget_classes"))
+    if mia_phi not in PHI:
+        raise bad_value("unlearn.mia_phi", mia_phi, "exact (float64) or reference (the reference code's float32 phi)")
+    if mia_fold not in FOLDS:
+        raise bad_value("unlearn.mia_fold", mia_fold, "forget_classes or test (the reference code's swap)")
     return RunContext(dm, runner(cfg, dm, make, corr, logger), make, eval_device(cfg), run_dir, logger,
                       condenser, float(unlearn.get("unseen_fraction", 0.7)), int(cfg.seed), rounds, fraction,
-                      cfg.get("condensed"), None if ablation is None else str(ablation))
+                      cfg.get("condensed"), None if ablation is None else str(ablation), mia_phi, mia_fold)

@@ -52,6 +52,31 @@ def lira_score(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return z_y - torch.logsumexp(others, dim=1)
 
 
+def lira_score_reference(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """phi as the Blend/A-AMU reference computes it (``stable_phi``), for the paper sweeps.
+
+    In float32: every class's cross-entropy ``-log_softmax`` is clamped to [0, 50] and
+    exponentiated back to a probability, and both log arguments are floored at 1e-15. So phi
+    saturates at +-log(1e15) = +-34.54 where the exact form keeps growing: with confident
+    logits many forget and test samples tie at 34.54, which moves the logistic fit and so the
+    AUC (``unlearn.mia_phi=reference``; README "Deviations" has the measured difference).
+    """
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        raise ValueError(f"need (n, C >= 2) logits, got shape {tuple(logits.shape)}")
+    ce = (-torch.log_softmax(logits.float(), dim=1)).clamp(0.0, 50.0)
+    p = torch.exp(-ce)
+    labels = labels.to(p.device).long()
+    p_y = p.gather(1, labels[:, None]).squeeze(1)
+    p_rest = p.scatter(1, labels[:, None], 0.0).sum(dim=1)
+    return (torch.log(p_y.clamp_min(1e-15)) - torch.log(p_rest.clamp_min(1e-15))).double()
+
+
+PHI = {"exact": lira_score, "reference": lira_score_reference}
+# The swapped-role re-run: against the held-out images of the forget classes (ours), or of every
+# class (the reference's code, ``swap_full_heldout``).
+FOLDS = ("forget_classes", "test")
+
+
 def _as_numpy(scores: Scores) -> np.ndarray:
     if isinstance(scores, torch.Tensor):
         scores = scores.detach().cpu().double().numpy()
@@ -152,10 +177,18 @@ def folded_forget_auc(
     seed: int = 0,
     *,
     swap_full_heldout: bool = False,
+    phi: str = "exact",
 ) -> float:
-    """``forget_mia`` on logits already computed (scoring one model reads them for several metrics)."""
-    forget_phi = lira_score(forget_logits, forget_y).cpu()
-    heldout_phi = lira_score(heldout_logits, heldout_y).cpu()
+    """``forget_mia`` on logits already computed (scoring one model reads them for several metrics).
+
+    ``phi``: ``exact`` (float64, never saturates) or ``reference`` (the reference's float32 form).
+    """
+    if phi not in PHI:
+        from unlearn.errors import bad_value
+
+        raise bad_value("unlearn.mia_phi", phi, PHI)
+    forget_phi = PHI[phi](forget_logits, forget_y).cpu()
+    heldout_phi = PHI[phi](heldout_logits, heldout_y).cpu()
     forget_y, heldout_y = forget_y.cpu(), heldout_y.cpu()
 
     keep = _in_classes(heldout_y, forget_y.unique())

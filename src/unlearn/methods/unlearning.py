@@ -151,7 +151,10 @@ def shadow_attack(ctx: RunContext, data: ForgetData) -> ShadowAttack:
     return ShadowAttack.build(nets, data.forget, ctx.dm.shadow_members()[:, data.rows], data.evaluation)
 
 
-def scores(net: nn.Module, data: ForgetData, seed: int, attack: ShadowAttack | None = None) -> dict[str, float]:
+def scores(net: nn.Module, data: ForgetData, seed: int, attack: ShadowAttack | None = None,
+           mia_phi: str = "exact", mia_fold: str = "forget_classes") -> dict[str, float]:
+    """Every metric of one model on one request; ``mia_phi`` / ``mia_fold`` pick the paper MIA's
+    variant (``unlearn.mia_phi`` / ``unlearn.mia_fold``: ours, or the reference code's)."""
     # One forward pass per split; every metric below reads these.
     forget, evaluation = data.forget, data.evaluation
     on_forget, on_eval = logits(net, forget), logits(net, evaluation)
@@ -163,7 +166,8 @@ def scores(net: nn.Module, data: ForgetData, seed: int, attack: ShadowAttack | N
         "forget_acc": top1(on_forget, forget.y),
         "retain_acc": float(right.mean()),
         "test_acc": top1(on_eval, evaluation.y),
-        "mia": folded_forget_auc(on_forget, forget.y, on_eval, evaluation.y, seed),
+        "mia": folded_forget_auc(on_forget, forget.y, on_eval, evaluation.y, seed, phi=mia_phi,
+                                 swap_full_heldout=mia_fold == "test"),
         "mia_loss": loss_threshold_auc(member, nonmember),
     }
     if attack is not None:
@@ -225,9 +229,10 @@ class UnlearnMethod(Method):
             torch.cuda.synchronize(ctx.device)
         seconds = time.perf_counter() - start
         attack = shadow_attack(ctx, data) if ctx.dm.shadow_count else None
-        m = scores(net, data, ctx.seed, attack)
-        ref = scores(retrain, data, ctx.seed, attack)
-        out = {**m, **{f"original_{k}": v for k, v in scores(original, data, ctx.seed, attack).items()},
+        mia = {"mia_phi": ctx.mia_phi, "mia_fold": ctx.mia_fold}
+        m = scores(net, data, ctx.seed, attack, **mia)
+        ref = scores(retrain, data, ctx.seed, attack, **mia)
+        out = {**m, **{f"original_{k}": v for k, v in scores(original, data, ctx.seed, attack, **mia).items()},
                **{f"retrain_{k}": v for k, v in ref.items()},
                **{f"{k}_gap_to_retrain": abs(m[k] - ref[k]) for k in (*METRICS, "mia_lira") if k in m}}
         if attack is not None:  # the attack's own cost: the shadow trainings (cached after the first run)
