@@ -89,3 +89,10 @@ def test_a_saved_tau_of_another_arch_is_refused_before_anything_trains(tmp_path)
                                root=tmp_path))
     assert "method.tau=" in line and "arch 'small_cnn'" in line and "arch='fc1'" in line
     assert not (tmp_path / "outputs" / "artifacts").exists()  # refused before the corrupted model trained
+
+
+@pytest.mark.parametrize("key, value", [("unlearn.mia_phi", "float16"), ("unlearn.mia_fold", "all")])
+def test_unknown_mia_variant_is_refused(tmp_path, key, value):
+    cfg = compose_cfg("correct", tmp_path, ["method=aamu_cf", "forget=random10", f"{key}={value}"])
+    with pytest.raises(ConfigError, match=rf"{key}='{value}'.*reference"):
+        build.context(cfg, tmp_path / "run")
