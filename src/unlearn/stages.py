@@ -27,6 +27,7 @@ from unlearn.data.datamodule import STAGES, CorruptionDataModule
 from unlearn.errors import bad_value
 from unlearn.models.classifier import Classifier
 from unlearn.models.module import ClassifierModule, Recipe
+from unlearn.progress import StageProgressBar, stage_label
 from unlearn.runs import cache_key, locked, write_json
 from unlearn.stage_logger import JobLogger
 
@@ -104,6 +105,12 @@ class StageRunner:
             material["retain_of"] = self.key("corrupted")
         return cache_key(material)
 
+    def _progress(self, stage: str, proxy_seed: int | None) -> list[L.Callback]:
+        """A progress bar named for the stage, unless the trainer has none (``enable_progress_bar=false``)."""
+        if not self.trainer_kwargs.get("enable_progress_bar", True):
+            return []
+        return [StageProgressBar(stage_label(stage, proxy_seed))]
+
     def directory(self, stage: str, proxy_seed: int | None = None) -> Path:
         name = stage if proxy_seed is None else f"{stage}_{proxy_seed}"
         return self.artifact_dir / name / self.key(stage, proxy_seed)
@@ -166,7 +173,7 @@ class StageRunner:
             use_distributed_sampler=False,  # the DataModule shards by rank itself (data/sampler.py)
             max_epochs=recipe.max_epochs if recipe.max_steps <= 0 else -1,
             max_steps=recipe.max_steps,
-            callbacks=[*self.callbacks, checkpoint],
+            callbacks=[*self.callbacks, checkpoint, *self._progress(stage, proxy_seed)],
             logger=loggers,
             default_root_dir=str(directory),
             num_sanity_val_steps=0,

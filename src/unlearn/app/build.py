@@ -159,6 +159,9 @@ def job_logger(cfg: DictConfig) -> JobLogger:
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     logger = build("logger", node)
+    if hasattr(logger, "_wandb_init"):
+        # Lightning always passes wandb.init an `anonymous` (None) that wandb now warns is a no-op.
+        logger._wandb_init.pop("anonymous", None)
     # The job's own config, without Hydra's node (which names launcher internals, not the run).
     params = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
               for k, v in cfg.items() if k != "hydra"}

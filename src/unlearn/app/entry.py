@@ -30,6 +30,9 @@ def _close_wandb() -> None:
 def guarded(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from unlearn.app.console import route_to_job_log
+
+        route_to_job_log()  # Hydra has configured logging by now
         try:
             return fn(*args, **kwargs)
         except UnlearnError as err:
