@@ -96,3 +96,55 @@ def test_unknown_mia_variant_is_refused(tmp_path, key, value):
     cfg = compose_cfg("correct", tmp_path, ["method=aamu_cf", "forget=random10", f"{key}={value}"])
     with pytest.raises(ConfigError, match=rf"{key}='{value}'.*reference"):
         build.context(cfg, tmp_path / "run")
+
+
+# Refused at start-up, through the real entry point: exit 2, one line, nothing trained or written.
+EARLY = [
+    (("corrupted_ckpt=/etc/passwd",), ["corrupted_ckpt", "/etc/passwd", "not a safetensors"]),
+    (("seed=-1",), ["seed=-1", "0 to 4294967295"]),
+    (("trainer.devices=0",), ["trainer:", "devices"]),
+    (("trainer.precision=bogus",), ["trainer:", "bogus"]),
+    (("dataset.heldout_fraction=0",), ["dataset.heldout_fraction=0", "method=cuts"]),
+    (("method=aamu_cf", "forget=random10", "condensed=/tmp"), ["condensed='/tmp'", "holds no condensed set"]),
+    (("method=aamu_cf", "forget=random10", "unlearn.rounds=0"), ["unlearn.rounds=0"]),
+    (("method=aamu_cf", "forget=random10", "unlearn.unseen_fraction=2"), ["unlearn.unseen_fraction=2"]),
+]
+
+
+@pytest.mark.parametrize("overrides, words", EARLY, ids=[" ".join(o) for o, _ in EARLY])
+def test_refused_before_any_work(tmp_path, overrides, words):
+    line = _error_line(run_cli("correct.py", "logger=none", *overrides, root=tmp_path))
+    for word in words:
+        assert word in line, line
+    assert not (tmp_path / "outputs" / "artifacts").exists()
+
+
+def test_pretrained_weights_offline_fail_at_once(tmp_path, monkeypatch):
+    """No retries with back-off when the Hub cannot be reached: one connection attempt decides offline
+    mode (huggingface_hub then never retries), and the load fails with the one-line message."""
+    import socket
+
+    import huggingface_hub.constants as hub
+
+    from unlearn.errors import DataUnavailableError
+    from unlearn.models import hub as probe
+    from unlearn.models.clip import clip
+
+    attempts = []
+
+    def unreachable(address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    probe.offline_unless_reachable.cache_clear()
+    try:
+        with pytest.raises(DataUnavailableError, match="not in the local cache"):
+            clip((3, 224, 224), 10, class_names=[str(i) for i in range(10)], prompts="number",
+                 cache_dir=str(tmp_path / "empty_cache"))
+        assert hub.HF_HUB_OFFLINE is True and hub.is_offline_mode()
+        assert attempts == [("huggingface.co", 443)]  # one probe, then offline mode
+    finally:
+        probe.offline_unless_reachable.cache_clear()

@@ -29,8 +29,15 @@ def save_model(path: Path, net: Classifier, meta: Mapping[str, Any] | None = Non
 
 
 def read_meta(path: Path) -> dict[str, str]:
-    with safe_open(str(path), framework="pt") as fh:
-        return dict(fh.metadata() or {})
+    """A checkpoint's metadata; a file that is not safetensors (or is truncated) is refused in one line."""
+    from safetensors import SafetensorError
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ConfigError(f"checkpoint {str(path)!r} is not a safetensors model file "
+                          f"({' '.join(str(err).split())}); pass a model.safetensors this project wrote") from err
 
 
 def load_state(path: Path, net: Classifier) -> dict[str, torch.Tensor]:

@@ -22,13 +22,14 @@ from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+from unlearn.checkpoints import load_state
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corruption, Poison
 from unlearn.data.datamodule import STAGES, CorruptionDataModule
-from unlearn.data.splits import balanced_halves
 from unlearn.errors import ConfigError, UnlearnError, bad_value
 from unlearn.models.classifier import Classifier
 from unlearn.models.module import Recipe
+from unlearn.settings import UnlearnSettings
 from unlearn.stage_logger import JobLogger
 from unlearn.stages import StageRunner
 
@@ -135,7 +136,29 @@ def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
             raise bad_value(f"trainer.{key}", kwargs[key], "lightning.Trainer arguments other than "
                             "max_epochs/max_steps (set per stage in stages.*) and "
                             "use_distributed_sampler (the DataModule shards by rank)")
+    _check_trainer(kwargs)
     return kwargs
+
+
+def _check_trainer(kwargs: dict[str, Any]) -> None:
+    """Let Lightning judge accelerator, devices, strategy and precision now, before any data loads,
+    and turn its multi-line exception into the project's one line."""
+    import lightning as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        L.Trainer(**{**kwargs, "logger": False, "enable_checkpointing": False, "enable_progress_bar": False})
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as err:
+        text = " ".join(str(err).split())
+        raise ConfigError(f"trainer: {text[:300]}") from err
+
+
+def seed(cfg: DictConfig) -> int:
+    """The job's seed, checked: every RNG is seeded from it (numpy needs 0 <= seed < 2**32)."""
+    value = cfg.get("seed")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+        raise bad_value("seed", value, "an integer from 0 to 4294967295")
+    return value
 
 
 def key_material(cfg: DictConfig, corr: Corruption) -> dict[str, Any]:
@@ -181,6 +204,11 @@ def eval_device(cfg: DictConfig) -> torch.device:
 def runner(cfg: DictConfig, dm: CorruptionDataModule, make: Callable[[], Classifier], corr: Corruption,
            logger: JobLogger) -> StageRunner:
     external = {"corrupted": Path(cfg.corrupted_ckpt)} if cfg.get("corrupted_ckpt") else {}
+    if external:  # not a file, not safetensors, another arch: refused now, with the key that named it
+        try:
+            load_state(external["corrupted"], make())
+        except ConfigError as err:
+            raise ConfigError(f"corrupted_ckpt: {err}") from err
     return StageRunner(dm, make, recipes(cfg), key_material(cfg, corr), Path(cfg.paths.artifact_dir).resolve(),
                        trainer_kwargs(cfg), int(cfg.seed), logger, external)
 
@@ -199,6 +227,8 @@ def forget(cfg: DictConfig, dm: CorruptionDataModule) -> None:
 
 def context(cfg: DictConfig, run_dir: Path) -> RunContext:
     """Everything a job needs, built in dependency order from the composed config."""
+    trainer_kwargs(cfg)  # Lightning's verdict on the trainer keys before any data loads
+    settings = UnlearnSettings.from_config(cfg.get("unlearn"))
     corr = corruption(cfg)
     dm = datamodule(cfg, corr)
     forget(cfg, dm)
@@ -206,32 +236,12 @@ def context(cfg: DictConfig, run_dir: Path) -> RunContext:
     logger = job_logger(cfg)
     node = cfg.get("condensation")
     condenser = build("condensation", node) if node is not None and cfg.get("forget") is not None else None
-    unlearn = cfg.get("unlearn") or {}
-    rounds, fraction = int(unlearn.get("rounds", 1)), float(unlearn.get("round_fraction", 0.1))
-    if rounds < 1:
-        raise bad_value("unlearn.rounds", rounds, "a positive number of forget rounds")
-    if not 0.0 < fraction < 1.0:
-        raise bad_value("unlearn.round_fraction", fraction, "a fraction strictly between 0 and 1")
-    shadows = int(unlearn.get("shadows", 0) or 0)
-    if shadows:
-        balanced_halves(2, shadows, 0)  # a clear error for a count that cannot split in halves
-        dm.shadow_count = shadows
-    ablation = unlearn.get("ablation")
-    if ablation is not None:
-        from unlearn.condense.ablation import VARIANTS
-
-        if str(ablation) not in VARIANTS:
-            raise bad_value("unlearn.ablation", ablation, f"null or one of {', '.join(VARIANTS)} (spec blend_aamu 3.6)")
-        if condenser is None or condenser.name != "blend" or cfg.get("condensed"):
-            raise bad_value("unlearn.ablation", ablation, "an ablation of Blend's training set: it needs "
-                            "condensation=blend (and no condensed=) with a forget request")
-    from unlearn.eval.mia import FOLDS, PHI
-
-    mia_phi, mia_fold = str(unlearn.get("mia_phi", "exact")), str(unlearn.get("mia_fold", "forget_classes"))
-    if mia_phi not in PHI:
-        raise bad_value("unlearn.mia_phi", mia_phi, "exact (float64) or reference (the reference code's float32 phi)")
-    if mia_fold not in FOLDS:
-        raise bad_value("unlearn.mia_fold", mia_fold, "forget_classes or test (the reference code's swap)")
-    return RunContext(dm, runner(cfg, dm, make, corr, logger), make, eval_device(cfg), run_dir, logger,
-                      condenser, float(unlearn.get("unseen_fraction", 0.7)), int(cfg.seed), rounds, fraction,
-                      cfg.get("condensed"), None if ablation is None else str(ablation), mia_phi, mia_fold)
+    dm.shadow_count = settings.shadows
+    if settings.ablation is not None and (condenser is None or condenser.name != "blend" or cfg.get("condensed")):
+        raise bad_value("unlearn.ablation", settings.ablation, "an ablation of Blend's training set: it needs "
+                        "condensation=blend (and no condensed=) with a forget request")
+    return RunContext(dm=dm, runner=runner(cfg, dm, make, corr, logger), build_net=make, device=eval_device(cfg),
+                      run_dir=run_dir, logger=logger, condenser=condenser, unseen_fraction=settings.unseen_fraction,
+                      seed=seed(cfg), rounds=settings.rounds, round_fraction=settings.round_fraction,
+                      condensed_path=cfg.get("condensed"), ablation=settings.ablation,
+                      mia_phi=settings.mia_phi, mia_fold=settings.mia_fold)

@@ -59,7 +59,7 @@ def _accuracy_metrics(prefix: str, accs: list[float]) -> dict[str, float]:
 
 def run_condense(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     run_dir = Path(cfg.paths.output_dir)
-    L.seed_everything(int(cfg.seed), verbose=False)
+    L.seed_everything(build.seed(cfg), verbose=False)
     source: Source = build.build("dataset.source", cfg.dataset.source)
     train, test = source.load()
     num_classes = source.num_classes

@@ -26,6 +26,9 @@ NOISE: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"^GPU available: False, used: False$",
     r"^TPU available: False, using: 0 TPU cores$",
     r"^`Trainer.fit` stopped: `max_(epochs|steps)=\d+` reached\.$",
+    # open_clip narrates every model it builds (once per stage) on the root logger.
+    r"^Parsing model identifier\. Schema: ",
+    r"^Loaded built-in [\w.-]+ model config\.$",
 ))
 # "lightning" has a stderr handler of its own; the subpackages add one when imported before logging is set up.
 LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")

@@ -24,9 +24,14 @@ def run_correct(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         from unlearn.errors import ConfigError
 
         raise ConfigError(f"{run_dir}/metrics.json exists; pick another hydra.run.dir")
-    L.seed_everything(int(cfg.seed), verbose=False)
+    L.seed_everything(build.seed(cfg), verbose=False)
     method = build.build("method", cfg.method)  # config errors before any logger starts
     ctx = build.context(cfg, run_dir)
+    if method.uses_heldout and not ctx.dm.holds_out:
+        from unlearn.errors import bad_value
+
+        raise bad_value("dataset.heldout_fraction", ctx.dm.heldout_fraction,
+                        f"a fraction > 0 for method={method.name}, which builds on the clean held-out set")
 
     # Training is collective under DDP: every rank trains the stages, in the same order.
     for stage, seed in method.stages(ctx):

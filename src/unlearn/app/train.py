@@ -29,7 +29,7 @@ def run_train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if stage not in STAGES or stage == "shadow":  # shadow models train inside correct.py unlearn.shadows=S
         raise bad_value("stage", stage, ("original", *(s for s in STAGES if s != "shadow")))
     run_dir = Path(cfg.paths.output_dir)
-    L.seed_everything(int(cfg.seed), verbose=False)
+    L.seed_everything(build.seed(cfg), verbose=False)
     ctx = build.context(cfg, run_dir)
     runner = ctx.runner
 

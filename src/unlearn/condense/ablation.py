@@ -29,8 +29,9 @@ from torch import Tensor
 from unlearn.condense.base import CondensedSet, Pool
 from unlearn.condense.blend import Blend
 from unlearn.condense.clusters import partition
+from unlearn.settings import ABLATIONS
 
-VARIANTS = ("v1", "v2", "v3", "v4", "v5", "v6", "v7")
+VARIANTS = ABLATIONS  # unlearn.ablation=v1..v7 (settings.py checks the name)
 # Seed offset of the re-clustering Blend: its cluster and blend nets differ from the offline ones.
 RECLUSTER = 7_919
 

@@ -1,6 +1,6 @@
 """A condensed set on disk: ``condensed.safetensors`` (tensors only, safe to load) + ``condensed.json``.
 
-Another command reuses a set through ``condensation.path=<dir>``; the metadata says which
+Another command reuses a set through ``condensed=<dir>``; the metadata says which
 dataset, normalisation and forget request it was built for, so a set built for one dataset
 cannot silently feed a run on another.
 """
@@ -39,16 +39,34 @@ def rows_digest(rows: torch.Tensor) -> str:
     return hashlib.sha256(rows.long().cpu().numpy().tobytes()).hexdigest()
 
 
-def load(directory: str | Path, expect: dict[str, Any] | None = None) -> CondensedSet:
-    """Load a saved set; ``expect`` pairs (e.g. ``{"dataset": "digits"}``) must match its metadata."""
+def read_meta(directory: str | Path, expect: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A saved set's metadata, without its tensors: enough to refuse a wrong set before any work.
+
+    ``expect`` pairs (e.g. ``{"dataset": "digits"}``) must match it.
+    """
     directory = Path(directory).expanduser()
     if not (directory / TENSORS).is_file() or not (directory / META).is_file():
-        raise DataUnavailableError(f"condensation.path={str(directory)!r} holds no condensed set "
+        raise DataUnavailableError(f"condensed={str(directory)!r} holds no condensed set "
                                    f"({TENSORS} + {META}); run condense.py first and pass its run dir")
-    meta = json.loads((directory / META).read_text())
+    try:
+        meta = json.loads((directory / META).read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"condensed={str(directory)!r}: {META} is unreadable ({' '.join(str(err).split())})") from err
     for key, want in (expect or {}).items():
         if key in meta and meta[key] != want:
-            raise ConfigError(f"condensation.path={str(directory)!r} was built for {key}={meta[key]!r}, "
+            raise ConfigError(f"condensed={str(directory)!r} was built for {key}={meta[key]!r}, "
                               f"not {key}={want!r}")
-    t = load_file(str(directory / TENSORS))
+    return meta
+
+
+def load(directory: str | Path, expect: dict[str, Any] | None = None) -> CondensedSet:
+    """Load a saved set; ``expect`` pairs (e.g. ``{"dataset": "digits"}``) must match its metadata."""
+    from safetensors import SafetensorError
+
+    meta = read_meta(directory, expect)
+    try:
+        t = load_file(str(Path(directory).expanduser() / TENSORS))
+    except (SafetensorError, OSError) as err:
+        raise ConfigError(f"condensed={str(directory)!r}: {TENSORS} is not a readable safetensors file "
+                          f"({' '.join(str(err).split())})") from err
     return CondensedSet(t["images"], t["labels"], t["members"], t["offsets"], t["raw"].bool(), meta)

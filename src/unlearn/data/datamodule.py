@@ -74,6 +74,11 @@ class CorruptionDataModule(L.LightningDataModule):
         return self.source.name
 
     @property
+    def holds_out(self) -> bool:
+        """Whether a held-out (proxy) set will exist, known from the config without loading any data."""
+        return self.heldout_size is not None or self.heldout_fraction > 0
+
+    @property
     def num_classes(self) -> int:
         return self.source.num_classes
 

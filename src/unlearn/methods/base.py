@@ -21,6 +21,9 @@ Stage = tuple[str, "int | None"]
 
 class Method(ABC):
     name: str = ""
+    # Builds on the clean held-out set (a proxy, a trusted set, the KNN support): refused up front
+    # when the dataset holds none out (dataset.heldout_fraction=0).
+    uses_heldout: bool = False
 
     def stages(self, ctx: RunContext) -> list[Stage]:
         """The trained stages ``run`` will ask for, in order.

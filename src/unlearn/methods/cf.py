@@ -16,6 +16,7 @@ from unlearn.registry import METHODS
 @METHODS.register("cf")
 class CF(Method):
     name = "cf"
+    uses_heldout = True
 
     def stages(self, ctx: RunContext) -> list[tuple[str, int | None]]:
         oracle = [("oracle", None)] if ctx.corruption.has_clean_train else []

@@ -39,6 +39,7 @@ def grid(spec: Sequence[float]) -> list[float]:
 @METHODS.register("cuts")
 class CUTS(Method):
     name = "cuts"
+    uses_heldout = True
 
     def __init__(
         self,

@@ -128,6 +128,7 @@ class Search:
 @METHODS.register("potion")
 class Potion(Method):
     name = "potion"
+    uses_heldout = True
 
     def __init__(
         self,

@@ -54,6 +54,7 @@ def first_best(values: Sequence[float], lowest: bool = False) -> int:
 @METHODS.register("sap")
 class SAP(Method):
     name = "sap"
+    uses_heldout = True
 
     def __init__(
         self,

@@ -75,7 +75,7 @@ def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | Non
                       _materialise(ctx, evaluation), retain.x, retain.y,
                       dm.forget_rows() if current is None else current)
     if ctx.condensed_path:
-        cset = saved_set(ctx, retain)
+        cset = saved_set(ctx)
         data.train_x, data.train_y = cset.images.to(ctx.device), cset.labels.to(ctx.device)
         data.seconds_condense = float(cset.meta.get("seconds_build", 0.0))
         data.seconds_cluster = float(cset.meta.get("seconds_cluster", 0.0))
@@ -101,23 +101,31 @@ def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | Non
     return data
 
 
-def saved_set(ctx: RunContext, retain: EvalSet):
+def check_saved_set(ctx: RunContext) -> dict:
     """A condense.py set built for exactly this request: same dataset, train split, forget rows and
-    input shape; anything else is refused in one line rather than silently mixed."""
+    input shape; anything else is refused in one line rather than silently mixed. Reads only the
+    metadata, so ``stages()`` calls it before anything trains."""
     from unlearn.condense import store
     from unlearn.errors import ConfigError
 
     dm = ctx.dm
-    cset = store.load(ctx.condensed_path, expect={"dataset": dm.name})
+    meta = store.read_meta(ctx.condensed_path, expect={"dataset": dm.name})
     want = {"train_images": len(dm.train.data), "forget_rows": store.rows_digest(dm.forget_rows()),
-            "shape": list(retain.x.shape[1:])}
+            "shape": list(dm.input_shape)}
     for key, value in want.items():
-        if cset.meta.get(key) != value:
+        if meta.get(key) != value:
             raise ConfigError(f"condensed={ctx.condensed_path!r} was built for another {key} "
-                              f"({cset.meta.get(key)!r}, this run: {value!r}); condense.py condenses the source's "
+                              f"({meta.get(key)!r}, this run: {value!r}); condense.py condenses the source's "
                               "whole train split at its own size, so build it with the same forget request and "
                               "use dataset.heldout_fraction=0 here (as experiment=unlearn/resnet does)")
-    return cset
+    return meta
+
+
+def saved_set(ctx: RunContext):
+    from unlearn.condense import store
+
+    check_saved_set(ctx)
+    return store.load(ctx.condensed_path, expect={"dataset": ctx.dm.name})
 
 
 def condensing(ctx: RunContext) -> bool:
@@ -183,6 +191,8 @@ class UnlearnMethod(Method):
 
     def stages(self, ctx: RunContext) -> list[Stage]:
         ctx.dm.forget_rows()  # a clear error now if no forget request was given
+        if ctx.condensed_path:
+            check_saved_set(ctx)  # a set that does not fit this request is refused before anything trains
         return [("corrupted", None), ("retain", None), *(("shadow", i) for i in range(ctx.dm.shadow_count))]
 
     @abstractmethod

@@ -63,6 +63,10 @@ def _check_quick_gelu(model: str, pretrained: str | None, cfg: Mapping[str, Any]
 def _create(model: str, pretrained: str | None, overrides: Mapping[str, Any] | None, cache_dir: str | None):
     import open_clip
 
+    from unlearn.models.hub import offline_unless_reachable
+
+    if pretrained:
+        offline_unless_reachable()
     try:
         return open_clip.create_model(model, pretrained=pretrained or None, require_pretrained=bool(pretrained),
                                       cache_dir=cache_dir, **dict(overrides or {}))

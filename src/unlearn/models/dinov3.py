@@ -65,7 +65,10 @@ def _overrides(config_overrides: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _from_hub(model_id: str, overrides: dict[str, Any]) -> nn.Module:
+    from unlearn.models.hub import offline_unless_reachable
+
     token = secret("HF_TOKEN")
+    offline_unless_reachable()
     try:
         # float32 so full fine-tuning is not silently done in a checkpoint's storage dtype
         # (transformers 5 defaults to dtype="auto"); the trainer's precision decides the rest.
