@@ -21,3 +21,33 @@ def test_digits_budget_applies_to_digits_only_and_the_command_line_wins(tmp_path
 def test_methods_without_a_budget_compose_and_build(tmp_path, method):
     cfg = compose_cfg("condense", tmp_path, [f"condensation={method}", "ipc=3"])
     assert build.build("condensation", cfg.condensation).name == method
+
+
+def test_a_set_killed_mid_write_is_not_taken_for_a_complete_one(tmp_path, monkeypatch):
+    import os
+
+    import torch
+
+    from unlearn.condense import store
+    from unlearn.condense.base import CondensedSet
+    from unlearn.errors import DataUnavailableError
+
+    cset = CondensedSet(torch.zeros(2, 1, 8, 8), torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([0, 1, 2]),
+                        torch.tensor([True, False]), {"dataset": "digits"})
+    real_replace = os.replace
+
+    def killed(src, dst):  # the process dies just before the metadata gets its real name
+        if str(dst).endswith(store.META):
+            raise KeyboardInterrupt("killed")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(store.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.save(cset, tmp_path / "set")
+    assert not (tmp_path / "set" / store.META).exists()
+    with pytest.raises(DataUnavailableError, match="holds no condensed set"):
+        store.read_meta(tmp_path / "set")
+    monkeypatch.setattr(store.os, "replace", real_replace)
+    # the rerun (a new run dir, as condense.py always uses) writes a complete set
+    store.save(cset, tmp_path / "again")
+    assert store.load(tmp_path / "again").labels.tolist() == [0, 1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,14 @@ def save(cset: CondensedSet, directory: Path) -> Path:
             raise FileExistsError(f"{directory / name} exists; not overwriting a condensed set (use a new run dir)")
     tensors = {"images": cset.images.contiguous(), "labels": cset.labels, "members": cset.members,
                "offsets": cset.offsets, "raw": cset.raw}
-    save_file(tensors, str(directory / TENSORS))
-    (directory / META).write_text(json.dumps(cset.meta, indent=2, default=float) + "\n")
+    # Temporary names, then renames, tensors first: a kill mid-write leaves nothing that read_meta
+    # would take for a complete set (it needs both files under their real names).
+    tmp = directory / (TENSORS + ".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, directory / TENSORS)
+    tmp = directory / (META + ".tmp")
+    tmp.write_text(json.dumps(cset.meta, indent=2, default=float) + "\n")
+    os.replace(tmp, directory / META)
     return directory
 
 
