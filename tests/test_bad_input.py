@@ -148,3 +148,34 @@ def test_pretrained_weights_offline_fail_at_once(tmp_path, monkeypatch):
         assert attempts == [("huggingface.co", 443)]  # one probe, then offline mode
     finally:
         probe.offline_unless_reachable.cache_clear()
+
+
+@pytest.mark.parametrize("code, words", [(28, "the disk is full"), (30, "read-only file system")])
+def test_a_full_or_read_only_disk_is_one_line_naming_the_folder(tmp_path, capsys, code, words):
+    import errno
+    import os
+
+    from unlearn.app.entry import guarded
+
+    assert code in (errno.ENOSPC, errno.EROFS)
+
+    @guarded
+    def job():
+        raise OSError(code, os.strerror(code), str(tmp_path / "outputs" / "artifacts" / "x" / "model.tmp"))
+
+    with pytest.raises(SystemExit) as exit_:
+        job()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0] and str(tmp_path / "outputs" / "artifacts" / "x") in err[0]
+
+
+def test_other_os_errors_keep_their_traceback():
+    from unlearn.app.entry import guarded
+
+    @guarded
+    def job():
+        raise FileNotFoundError(2, "No such file or directory", "/nope")
+
+    with pytest.raises(FileNotFoundError):
+        job()

@@ -1,14 +1,17 @@
 """The guard around every entry point (the template's ``task_wrapper``, our way).
 
-A user error (``UnlearnError``) becomes one line on stderr and exit status 2; any other
-failure is logged with its traceback and re-raised. Either way the wandb run is closed,
+A user error (``UnlearnError``) becomes one line on stderr and exit status 2, and so does a
+full disk or a folder the job may not write to (naming the folder); any other failure is logged
+with its traceback and re-raised. Either way the wandb run is closed,
 so a Hydra multirun goes on to its next job.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,6 +20,19 @@ from unlearn.errors import UnlearnError
 
 log = logging.getLogger("unlearn")
 F = TypeVar("F", bound=Callable[..., Any])
+# Errors of the place a job writes to, not of the job: the user's to fix, in one line.
+STORAGE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                  errno.EROFS: "it is on a read-only file system", errno.EACCES: "it is not writable",
+                  errno.EPERM: "it is not writable"}
+
+
+def storage_error(err: OSError) -> str | None:
+    """One line for a write that failed because of where it went, else None."""
+    if err.errno not in STORAGE_ERRNOS:
+        return None
+    where = os.path.dirname(os.path.abspath(err.filename)) if err.filename else "the output folder"
+    return f"cannot write under {where}: {STORAGE_ERRNOS[err.errno]} ({os.strerror(err.errno)}); " \
+           "free space or point paths.root_dir (UNLEARN_ROOT) elsewhere, then run the same command again"
 
 
 def _close_wandb() -> None:
@@ -37,6 +53,14 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except UnlearnError as err:
             print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except OSError as err:
+            line = storage_error(err)
+            if line is None:
+                log.exception("run failed")
+                raise
+            log.error("run failed: %s", err)  # the job log keeps the details
+            print(f"error: {line}", file=sys.stderr)
             raise SystemExit(2) from None
         except Exception:
             log.exception("run failed")
