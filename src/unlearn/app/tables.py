@@ -59,23 +59,24 @@ def collect(sweep_root: Path) -> list[tuple[dict[str, str], dict[str, float]]]:
     return runs
 
 
-def _fmt(values: list[float]) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
+def _mean_std(values: list[float], scale: float, digits: int) -> str:
+    """mean +- std over seeds (one value as it is), nan and missing values left out."""
+    values = [scale * v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return ""
     if len(values) == 1:
-        return f"{100 * values[0]:.1f}"
-    return f"{100 * statistics.mean(values):.1f} +- {100 * statistics.stdev(values):.1f}"
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f}"
+
+
+def _fmt(values: list[float]) -> str:
+    """Fractions, in percent."""
+    return _mean_std(values, 100.0, 1)
 
 
 def _plain(values: list[float]) -> str:
-    """Numbers that are not fractions (alpha): mean +- std as they are."""
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return ""
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}"
+    """Numbers that are not fractions (alpha), as they are."""
+    return _mean_std(values, 1.0, 2)
 
 
 def _seconds(values: list[float]) -> str:
