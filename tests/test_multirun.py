@@ -120,6 +120,33 @@ def test_poison_tables_show_asr_and_pus_not_recovery():
     assert row["cuts ASR"] == "0.0" and row["potion PUS"] == "48.5" and row["corrupted ASR"] == "100.0"
 
 
+def test_a_sweep_of_noise_and_poison_writes_one_table_each(tmp_path):
+    import csv
+    import json
+
+    def run(i, setting, method, metrics):
+        run_dir = tmp_path / str(i)
+        (run_dir / ".hydra").mkdir(parents=True)
+        hydra = {"hydra": {"runtime": {"choices": {"dataset": "d", "arch": "fc1", "setting": setting}},
+                           "overrides": {"task": [f"method={method}"]}}}
+        (run_dir / ".hydra" / "hydra.yaml").write_text(json.dumps(hydra))
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+
+    run(0, "sn40", "cuts", {"clean_acc": 0.8, "corrupted_clean_acc": 0.7, "oracle_clean_acc": 0.9, "recovery": 0.5,
+                            "corrupted_noisy_train_fit": 0.75})
+    run(1, "p10", "cuts", {"clean_acc": 0.6, "corrupted_clean_acc": 0.88, "oracle_clean_acc": 0.88, "recovery": -9.0,
+                           "asr": 0.02, "corrupted_asr": 1.0, "pus": 0.588})
+    paths = write_table(tmp_path, "mixed")
+    md = paths["md"].read_text()
+    assert "#### label noise" in md and "#### poison" in md
+    noise_block, poison_block = md.split("#### poison")
+    assert "cuts RR" in noise_block and "corrupted fit" in noise_block and "cuts ASR" not in noise_block
+    assert "cuts ASR" in poison_block and "cuts PUS" in poison_block and "cuts RR" not in poison_block
+    table = list(csv.DictReader(paths["csv"].open()))
+    assert [(r["table"], r["setting"]) for r in table] == [("label noise", "sn40"), ("poison", "p10")]
+    assert (table[0]["cuts RR"], table[0]["cuts ASR"], table[1]["cuts ASR"], table[1]["cuts RR"]) == ("50.0", "", "2.0", "")
+
+
 def test_unlearning_runs_pivot_into_one_row_per_method_and_round():
     base = {"forget_acc": 0.9, "retain_acc": 0.99, "test_acc": 0.95, "mia": 52.0, "mia_loss": 55.0,
             "forget_acc_gap_to_retrain": 0.01, "mia_gap_to_retrain": 2.0, "seconds_unlearn": 1.5}

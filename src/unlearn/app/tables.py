@@ -196,19 +196,20 @@ def pivot(runs: Iterable[tuple[Mapping[str, str], Mapping[str, float]]]) -> tupl
     every_metric = {k for g in groups.values() for rs in g.values() for r in rs for k in r}
     poison = "asr" in every_metric
     # (header, metric, the method whose runs hold it (None: the upstream models, shared by every run), format)
-    columns: list[tuple[str, Any, str | None, Any]] = [("corrupted", "corrupted_clean_acc", None, _fmt)]
-    if "oracle" not in methods:
-        columns += [("oracle", "oracle_clean_acc", None, _fmt)]
+    # The oracle's accuracy comes with every run of its setting (method=oracle adds only its ASR).
+    columns: list[tuple[str, Any, str | None, Any]] = [("corrupted", "corrupted_clean_acc", None, _fmt),
+                                                        ("oracle", "oracle_clean_acc", None, _fmt)]
     if poison:
         columns += [("corrupted ASR", "corrupted_asr", None, _fmt)]
+        if "oracle" in methods:  # the clean model's rate of triggered images landing in the target class
+            columns += [("oracle ASR", "asr", "oracle", _fmt)]
     elif "corrupted_noisy_train_fit" in every_metric:  # how much of its noise the corrupted model memorised
         columns += [("corrupted fit", "corrupted_noisy_train_fit", None, _fmt)]
-    for m in methods:
+    for m in (m for m in methods if m != "oracle"):
         # Poison barely moves clean accuracy, so its recovery rate divides noise by noise: the paper
         # reports accuracy, ASR and their product there instead.
-        columns += [(m, "clean_acc", m, _fmt)] + ([(f"{m} RR", "recovery", m, _fmt)]
-                                                  if m != "oracle" and not poison else [])
-        if poison and m != "oracle":
+        columns += [(m, "clean_acc", m, _fmt)] + ([(f"{m} RR", "recovery", m, _fmt)] if not poison else [])
+        if poison:
             columns += [(f"{m} ASR", "asr", m, _fmt), (f"{m} PUS", "pus", m, _fmt)]
         if m == "cuts":
             columns += [("cuts alpha", "alpha", m, _plain)]
@@ -248,18 +249,18 @@ def _value(run: Mapping[str, float], metric: str | tuple[str, ...]) -> float | N
     return sum(present) if present else None
 
 
-def write_table(sweep_root: Path, title: str = "") -> dict[str, Path]:
-    """table.md and table.csv in ``sweep_root``; refuses to replace existing ones."""
-    header, rows = pivot(collect(sweep_root))
-    if not rows:
-        raise FileNotFoundError(f"no finished runs (metrics.json + .hydra/) under {sweep_root}")
-    md, csv_path = Path(sweep_root) / "table.md", Path(sweep_root) / "table.csv"
-    for path in (md, csv_path):
-        if path.exists():
-            raise FileExistsError(f"{path} exists; not overwriting it")
-    lines = ([f"### {title}", ""] if title else []) + ["| " + " | ".join(header) + " |",
-                                                       "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+def pivots(runs: Iterable[tuple[Mapping[str, str], Mapping[str, float]]]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(name, header, rows) per kind of CUTS run in the sweep: label noise and poison report
+    different columns (recovery vs ASR / PUS), so a sweep holding both gets one table each."""
+    runs = list(runs)
+    poison = [run for run in runs if "asr" in run[1]]
+    noise = [run for run in runs if "asr" not in run[1]]
+    if not poison or not noise or any("forget_acc" in m or "compression" in m for _, m in runs):
+        return [("", *pivot(runs))]
+    return [("label noise", *pivot(noise)), ("poison", *pivot(poison))]
+
+
+def _legend(header: list[str]) -> str:
     if "MIA" in header:
         legend = ("Accuracy in percent; MIA: folded logistic-regression AUC of the LiRA statistic, forget vs unseen "
                   "test images of the forget classes (50 = indistinguishable); gaps: |method - retrain|; seconds apart.")
@@ -267,7 +268,41 @@ def write_table(sweep_root: Path, title: str = "") -> dict[str, Path]:
         legend = "acc: test accuracy of a net trained on the set (percent); s: clustering + condensation seconds"
     else:
         legend = "Numbers in percent; RR = recovery rate; PUS = acc x (1 - ASR)."
-    md.write_text("\n".join(lines) + f"\n\n{legend}\n")
+        if "corrupted fit" in header:
+            legend += " corrupted fit: share of the corrupted training samples predicted as their wrong label."
+        if "best" in header:
+            legend += (" best: the best alpha on the test-accuracy curve (chosen with test labels, for reference);"
+                       " random: a random vector of tau's norm at CUTS's alpha.")
+        if any(h.startswith("s ") for h in header):
+            legend += " s: wall-clock seconds of each stage (mean over seeds)."
+    return legend
+
+
+def write_table(sweep_root: Path, title: str = "") -> dict[str, Path]:
+    """table.md and table.csv in ``sweep_root``; refuses to replace existing ones.
+
+    A sweep of label noise and poison gets two tables in table.md and one CSV whose first
+    column, ``table``, names the kind of each row (the columns are the union of both)."""
+    blocks = [block for block in pivots(collect(sweep_root)) if block[2]]
+    if not blocks:
+        raise FileNotFoundError(f"no finished runs (metrics.json + .hydra/) under {sweep_root}")
+    md, csv_path = Path(sweep_root) / "table.md", Path(sweep_root) / "table.csv"
+    for path in (md, csv_path):
+        if path.exists():
+            raise FileExistsError(f"{path} exists; not overwriting it")
+    lines = [f"### {title}", ""] if title else []
+    for name, header, rows in blocks:
+        lines += [f"#### {name}", ""] if name else []
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines += ["", _legend(header), ""]
+    md.write_text("\n".join(lines))
+    if len(blocks) == 1:
+        table = [blocks[0][1], *blocks[0][2]]
+    else:
+        columns = list(dict.fromkeys(h for _, header, _ in blocks for h in header))
+        table = [["table", *columns]] + [[name, *(dict(zip(header, r)).get(c, "") for c in columns)]
+                                         for name, header, rows in blocks for r in rows]
     with open(csv_path, "w", newline="") as fh:
-        csv.writer(fh).writerows([header, *rows])
+        csv.writer(fh).writerows(table)
     return {"md": md, "csv": csv_path}
