@@ -202,7 +202,8 @@ def eval_device(cfg: DictConfig) -> torch.device:
 
 
 def runner(cfg: DictConfig, dm: CorruptionDataModule, make: Callable[[], Classifier], corr: Corruption,
-           logger: JobLogger) -> StageRunner:
+           logger: JobLogger, trainer: dict[str, Any] | None = None) -> StageRunner:
+    """``trainer``: the checked ``trainer_kwargs(cfg)`` when the caller already has them."""
     external = {"corrupted": Path(cfg.corrupted_ckpt)} if cfg.get("corrupted_ckpt") else {}
     if external:  # not a file, not safetensors, another arch: refused now, with the key that named it
         try:
@@ -210,7 +211,7 @@ def runner(cfg: DictConfig, dm: CorruptionDataModule, make: Callable[[], Classif
         except ConfigError as err:
             raise ConfigError(f"corrupted_ckpt: {err}") from err
     return StageRunner(dm, make, recipes(cfg), key_material(cfg, corr), Path(cfg.paths.artifact_dir).resolve(),
-                       trainer_kwargs(cfg), int(cfg.seed), logger, external)
+                       trainer_kwargs(cfg) if trainer is None else trainer, int(cfg.seed), logger, external)
 
 
 def forget(cfg: DictConfig, dm: CorruptionDataModule) -> None:
@@ -227,7 +228,7 @@ def forget(cfg: DictConfig, dm: CorruptionDataModule) -> None:
 
 def context(cfg: DictConfig, run_dir: Path) -> RunContext:
     """Everything a job needs, built in dependency order from the composed config."""
-    trainer_kwargs(cfg)  # Lightning's verdict on the trainer keys before any data loads
+    trainer = trainer_kwargs(cfg)  # Lightning's verdict on the trainer keys before any data loads
     settings = UnlearnSettings.from_config(cfg.get("unlearn"))
     corr = corruption(cfg)
     dm = datamodule(cfg, corr)
@@ -240,7 +241,7 @@ def context(cfg: DictConfig, run_dir: Path) -> RunContext:
     if settings.ablation is not None and (condenser is None or condenser.name != "blend" or cfg.get("condensed")):
         raise bad_value("unlearn.ablation", settings.ablation, "an ablation of Blend's training set: it needs "
                         "condensation=blend (and no condensed=) with a forget request")
-    return RunContext(dm=dm, runner=runner(cfg, dm, make, corr, logger), build_net=make, device=eval_device(cfg),
+    return RunContext(dm=dm, runner=runner(cfg, dm, make, corr, logger, trainer), build_net=make, device=eval_device(cfg),
                       run_dir=run_dir, logger=logger, condenser=condenser, unseen_fraction=settings.unseen_fraction,
                       seed=seed(cfg), rounds=settings.rounds, round_fraction=settings.round_fraction,
                       condensed_path=cfg.get("condensed"), ablation=settings.ablation,
