@@ -16,7 +16,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from unlearn.errors import ConfigError
+from unlearn.errors import ConfigError, one_line
 from unlearn.models.classifier import Classifier
 
 
@@ -37,7 +37,7 @@ def read_meta(path: Path) -> dict[str, str]:
             return dict(fh.metadata() or {})
     except (SafetensorError, OSError, ValueError) as err:
         raise ConfigError(f"checkpoint {str(path)!r} is not a safetensors model file "
-                          f"({' '.join(str(err).split())}); pass a model.safetensors this project wrote") from err
+                          f"({one_line(err)}); pass a model.safetensors this project wrote") from err
 
 
 def load_state(path: Path, net: Classifier) -> dict[str, torch.Tensor]:

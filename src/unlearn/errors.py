@@ -22,3 +22,11 @@ def bad_value(key: str, value: object, allowed: str | Iterable[object]) -> Confi
     if not isinstance(allowed, str):
         allowed = ", ".join(str(a) for a in allowed)
     return ConfigError(f"{key}={value!r} is not allowed; allowed: {allowed}")
+
+
+def one_line(err: object, limit: int | None = None) -> str:
+    """A third-party exception's text on one line (its type's name when it has none), to quote inside
+    the project's own message: torchvision, safetensors and Lightning errors span several lines, and
+    the entry points print exactly one. ``limit`` shortens it, ending in "..."."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

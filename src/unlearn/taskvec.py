@@ -108,7 +108,7 @@ def load_vector(path: str | Path, arch: str, expected: StateDict, key: str = "me
     """
     from safetensors import SafetensorError, safe_open
 
-    from unlearn.errors import ConfigError, bad_value
+    from unlearn.errors import ConfigError, bad_value, one_line
 
     path = Path(path).expanduser()
     if not path.is_file():
@@ -118,7 +118,7 @@ def load_vector(path: str | Path, arch: str, expected: StateDict, key: str = "me
             meta = dict(fh.metadata() or {})
             vector = {k: fh.get_tensor(k) for k in fh.keys()}
     except (SafetensorError, OSError, ValueError) as err:
-        raise ConfigError(f"{key}={str(path)!r} is not a safetensors task vector ({' '.join(str(err).split())})") from err
+        raise ConfigError(f"{key}={str(path)!r} is not a safetensors task vector ({one_line(err)})") from err
     if meta.get("kind") != "task_vector":
         raise ConfigError(f"{key}={str(path)!r} holds no task vector (a model checkpoint? use a run's tau.safetensors)")
     if meta.get("arch") != arch:

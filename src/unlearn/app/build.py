@@ -26,7 +26,7 @@ from unlearn.checkpoints import load_state
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corruption, Poison
 from unlearn.data.datamodule import STAGES, CorruptionDataModule
-from unlearn.errors import ConfigError, UnlearnError, bad_value
+from unlearn.errors import ConfigError, UnlearnError, bad_value, one_line
 from unlearn.models.classifier import Classifier
 from unlearn.models.module import Recipe
 from unlearn.settings import UnlearnSettings
@@ -149,7 +149,7 @@ def _check_trainer(kwargs: dict[str, Any]) -> None:
     try:
         L.Trainer(**{**kwargs, "logger": False, "enable_checkpointing": False, "enable_progress_bar": False})
     except (MisconfigurationException, ValueError, TypeError, RuntimeError) as err:
-        text = " ".join(str(err).split())
+        text = one_line(err)
         raise ConfigError(f"trainer: {text[:300]}") from err
 
 

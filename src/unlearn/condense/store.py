@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from unlearn.condense.base import CondensedSet
-from unlearn.errors import ConfigError, DataUnavailableError
+from unlearn.errors import ConfigError, DataUnavailableError, one_line
 
 TENSORS = "condensed.safetensors"
 META = "condensed.json"
@@ -58,7 +58,7 @@ def read_meta(directory: str | Path, expect: dict[str, Any] | None = None) -> di
     try:
         meta = json.loads((directory / META).read_text())
     except (OSError, ValueError) as err:
-        raise ConfigError(f"condensed={str(directory)!r}: {META} is unreadable ({' '.join(str(err).split())})") from err
+        raise ConfigError(f"condensed={str(directory)!r}: {META} is unreadable ({one_line(err)})") from err
     for key, want in (expect or {}).items():
         if key in meta and meta[key] != want:
             raise ConfigError(f"condensed={str(directory)!r} was built for {key}={meta[key]!r}, "
@@ -75,5 +75,5 @@ def load(directory: str | Path, expect: dict[str, Any] | None = None) -> Condens
         t = load_file(str(Path(directory).expanduser() / TENSORS))
     except (SafetensorError, OSError) as err:
         raise ConfigError(f"condensed={str(directory)!r}: {TENSORS} is not a readable safetensors file "
-                          f"({' '.join(str(err).split())})") from err
+                          f"({one_line(err)})") from err
     return CondensedSet(t["images"], t["labels"], t["members"], t["offsets"], t["raw"].bool(), meta)

@@ -35,8 +35,8 @@ import torch
 
 from unlearn.data.imageset import ImageSet, decode_rgb
 from unlearn.data.fetching import fetching
-from unlearn.data.sources import CIFAR10, FileSource, _one_line
-from unlearn.errors import DataUnavailableError
+from unlearn.data.sources import CIFAR10, FileSource
+from unlearn.errors import DataUnavailableError, one_line
 from unlearn.registry import DATASETS
 
 log = logging.getLogger("unlearn")
@@ -120,7 +120,7 @@ class CINIC10(FileSource):
         try:
             samples = make_dataset(folder, class_to_idx, extensions=(".png",))
         except FileNotFoundError as err:  # a class folder without any PNG
-            raise DataUnavailableError(f"{self.name}: {_one_line(err)} (under {folder})") from err
+            raise DataUnavailableError(f"{self.name}: {one_line(err, 200)} (under {folder})") from err
         if len(samples) != 90_000:
             log.warning("%s: %s has %d PNGs, not the official 90,000", self.name, folder, len(samples))
         # make_dataset joins onto the folder as given; slicing is ~10x faster than os.path.relpath.
@@ -151,9 +151,9 @@ class CINIC10(FileSource):
             shutil.rmtree(staging, ignore_errors=True)
             if not had_archive:
                 archive.unlink(missing_ok=True)
-            reason = f"download failed: {_one_line(err)}"
+            reason = f"download failed: {one_line(err, 200)}"
             if had_archive:
-                reason = f"could not extract {archive}: {_one_line(err)}; is it complete?"
+                reason = f"could not extract {archive}: {one_line(err, 200)}; is it complete?"
             raise DataUnavailableError(self._unavailable(reason)) from err
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -184,7 +184,7 @@ def _decode_one(path: Path) -> torch.Tensor:
     try:
         chw = decode_rgb(str(path))
     except (OSError, ValueError) as err:
-        raise DataUnavailableError(f"cinic10: cannot decode {path}: {_one_line(err)}") from err
+        raise DataUnavailableError(f"cinic10: cannot decode {path}: {one_line(err, 200)}") from err
     if tuple(chw.shape) != (3, SIZE, SIZE):
         raise DataUnavailableError(f"cinic10: {path} is {tuple(chw.shape[1:])}, not {SIZE}x{SIZE}")
     return chw.permute(1, 2, 0)
@@ -209,7 +209,7 @@ def _read_cache(path: Path, stamp: str) -> ImageSet | None:
                 return ImageSet(fh.get_tensor("images"), fh.get_tensor("labels"))
         reason = "it was decoded from a different set of files"
     except (OSError, ValueError, KeyError, SafetensorError) as err:
-        reason = f"it is unreadable ({_one_line(err)})"
+        reason = f"it is unreadable ({one_line(err, 200)})"
     log.warning("cinic10: re-decoding the PNGs and replacing %s: %s", path, reason)
     return None
 
@@ -224,4 +224,4 @@ def _write_cache(path: Path, stamp: str, data: ImageSet) -> None:
         os.replace(tmp, path)
     except (OSError, SafetensorError) as err:
         tmp.unlink(missing_ok=True)
-        log.info("cinic10: not caching decoded pixels at %s (%s)", path, _one_line(err))
+        log.info("cinic10: not caching decoded pixels at %s (%s)", path, one_line(err, 200))

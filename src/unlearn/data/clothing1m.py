@@ -39,9 +39,9 @@ import torch
 from unlearn.data.imageset import ImageSet, LazyImages
 from unlearn.data.clothing1m_unpack import extract_image_tars, extract_release, has_release_parts, unpack_annotations
 from unlearn.data.fetching import fetching
-from unlearn.data.sources import FileSource, _one_line
+from unlearn.data.sources import FileSource
 from unlearn.envfile import secret
-from unlearn.errors import DataUnavailableError
+from unlearn.errors import DataUnavailableError, one_line
 from unlearn.registry import DATASETS
 
 REPO = "OpenDataLab/Clothing1M"
@@ -154,7 +154,7 @@ class Clothing1M(FileSource):
                     f"clothing1m: openxlab stopped downloading {REPO} (exit {err.code}; its reason is printed "
                     f"above: e.g. accept the dataset's terms on https://openxlab.org.cn/datasets/{REPO} first)"
                 ) from None
-            raise DataUnavailableError(self._unavailable(f"openxlab download failed: {_one_line(err)}")) from err
+            raise DataUnavailableError(self._unavailable(f"openxlab download failed: {one_line(err, 200)}")) from err
 
     def _unavailable(self, reason: str) -> str:
         return (f"clothing1m: no usable copy under {self.data_dir} ({reason}); set OPENXLAB_AK and OPENXLAB_SK "

@@ -14,8 +14,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from unlearn.data.sources import _one_line
-from unlearn.errors import DataUnavailableError
+from unlearn.errors import DataUnavailableError, one_line
 
 NOISY_KV = "noisy_label_kv.txt"
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
@@ -44,7 +43,7 @@ def extract_release(archive: Path, data_dir: Path) -> None:
             _extract_all(tar, staging)
     except (tarfile.TarError, OSError, EOFError) as err:
         shutil.rmtree(staging, ignore_errors=True)
-        raise DataUnavailableError(f"clothing1m: cannot unpack {archive} ({_one_line(err)}); "
+        raise DataUnavailableError(f"clothing1m: cannot unpack {archive} ({one_line(err, 200)}); "
                                    "is the download complete? delete it to fetch it again") from err
     top = _release_root(staging)
     if top is None:
@@ -82,14 +81,14 @@ def unpack_annotations(data_dir: Path) -> None:
             return
         except (RuntimeError, NotImplementedError, zipfile.BadZipFile, OSError) as err:
             # Encrypted members or a compression method zipfile lacks (e.g. deflate64).
-            reason = _one_line(err)
+            reason = one_line(err, 200)
     tool = shutil.which("7z") or shutil.which("7za") or shutil.which("7zz")
     if tool is not None:
         done = subprocess.run([tool, "x", "-y", f"-o{data_dir}", str(archive)], stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if done.returncode == 0:
             return
-        reason = f"{reason}; 7z: {_one_line(RuntimeError(done.stderr))}"
+        reason = f"{reason}; 7z: {one_line(RuntimeError(done.stderr), 200)}"
     raise DataUnavailableError(f"clothing1m: cannot extract {archive} here ({reason}); extract it yourself "
                                f"(cd {data_dir} && 7z x {archive.name}) and load again")
 
@@ -111,5 +110,5 @@ def extract_image_tars(data_dir: Path) -> None:
                     dest = images / tar_path.stem
                 _extract_all(tar, dest)
         except (tarfile.TarError, OSError) as err:
-            raise DataUnavailableError(f"clothing1m: cannot extract {tar_path} ({_one_line(err)})") from err
+            raise DataUnavailableError(f"clothing1m: cannot extract {tar_path} ({one_line(err, 200)})") from err
         tar_path.unlink()

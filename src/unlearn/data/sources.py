@@ -18,7 +18,7 @@ import torch
 from unlearn.data.fetching import fetching
 from unlearn.data.imageset import ImageSet
 from unlearn.data.splits import stratified_split
-from unlearn.errors import DataUnavailableError
+from unlearn.errors import DataUnavailableError, one_line
 from unlearn.registry import DATASETS
 
 
@@ -131,16 +131,10 @@ class TorchvisionSource(FileSource):
         except DataUnavailableError:
             raise
         except (OSError, RuntimeError, tarfile.TarError) as err:
-            raise DataUnavailableError(self._unavailable(f"download failed: {_one_line(err)}")) from err
+            raise DataUnavailableError(self._unavailable(f"download failed: {one_line(err, 200)}")) from err
 
     def _unavailable(self, reason: str) -> str:
         return f"{self.name}: dataset files missing or corrupt under {self.data_dir} ({reason}); {self.fetch_hint()}"
-
-
-def _one_line(err: BaseException, limit: int = 200) -> str:
-    # torchvision's download errors span several lines; the entry points print exactly one.
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @DATASETS.register("mnist")

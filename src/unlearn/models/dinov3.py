@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from transformers import AutoModel, DINOv3ViTConfig, DINOv3ViTModel, PreTrainedConfig
 
 from unlearn.envfile import secret
-from unlearn.errors import DataUnavailableError, bad_value
+from unlearn.errors import DataUnavailableError, bad_value, one_line
 from unlearn.models.classifier import Classifier
 from unlearn.registry import ARCHS
 
@@ -76,7 +76,7 @@ def _from_hub(model_id: str, overrides: dict[str, Any]) -> nn.Module:
     except (OSError, ValueError) as err:  # Hub/HTTP/offline errors are OSErrors; bad repo ids ValueErrors
         from huggingface_hub import constants
 
-        reason = " ".join(str(err).split())[:300]
+        reason = one_line(err)[:300]
         token_state = "HF_TOKEN is set" if token else "HF_TOKEN is not set (environment or .env)"
         raise DataUnavailableError(
             f"DINOv3 weights {model_id} could not be loaded ({type(err).__name__}: {reason}); they are not in the "
