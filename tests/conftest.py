@@ -108,7 +108,7 @@ def one_thread():
 # Tiny random-weight keyword arguments per registered arch, for tests that build every arch.
 TINY_ARCH_KWARGS = {
     "vit_b_16": {"num_layers": 1, "num_heads": 2, "hidden_dim": 32, "mlp_dim": 64},
-    "clip": {"class_names": [str(i) for i in range(7)], "prompts": "number", "pretrained": None, "overrides": {
+    "clip_vitb16": {"class_names": [str(i) for i in range(7)], "prompts": "number", "pretrained": None, "overrides": {
         "embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 1, "layers": 1}}},
     "dinov3_vitb16": {"pretrained": False, "config_overrides": {

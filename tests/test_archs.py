@@ -8,14 +8,15 @@ import torch
 from conftest import TINY_ARCH_KWARGS
 from unlearn.errors import ConfigError, DataUnavailableError
 from unlearn.models import archs
-from unlearn.registry import ARCHS, list_archs, list_datasets, list_methods
+from unlearn.catalogue import list_archs, list_datasets, list_methods
+from unlearn.registry import ARCHS
 from unlearn.taskvec import vector_keys
 
 SMALL = TINY_ARCH_KWARGS
 
 
 def _shape(name: str) -> tuple[int, int, int]:
-    return (3, 32, 32) if name.startswith(("resnet", "vit", "clip", "dinov3")) else (1, 8, 8)
+    return (3, 32, 32) if name.startswith(("resnet", "vit", "clip_vitb16", "dinov3")) else (1, 8, 8)
 
 
 @pytest.mark.parametrize("name", list_archs())
@@ -32,7 +33,7 @@ def test_arch_builds_and_classifies(name):
     # Trainable heads are in tau; frozen zero-shot heads (CLIP) are not (spec 2.4).
     trainable_head = all(p.requires_grad for p in net.head.parameters())
     assert ("head.weight" in keys and "head.bias" in keys) == trainable_head
-    assert trainable_head or name == "clip"
+    assert trainable_head or name == "clip_vitb16"
     bn = [k for k in net.state_dict() if "running_mean" in k]
     for k in bn:  # BatchNorm modules are out entirely
         prefix = k.rsplit(".", 1)[0]
@@ -43,7 +44,7 @@ def test_arch_builds_and_classifies(name):
 
 def test_registries_list_what_exists():
     assert {"digits", "mnist", "cifar10", "cifar100", "svhn", "clothing1m"} <= set(list_datasets())
-    assert {"fc1", "mlp", "small_cnn", "resnet18", "resnet34", "resnet50", "resnet101", "vit_b_16", "clip", "dinov3_vitb16"} <= set(
+    assert {"fc1", "mlp", "small_cnn", "resnet18", "resnet34", "resnet50", "resnet101", "vit_b_16", "clip_vitb16", "dinov3_vitb16"} <= set(
         list_archs())
     assert "cuts" in list_methods()
 

@@ -135,7 +135,7 @@ def test_unknown_norm_is_a_config_error(build):
 ])
 def test_yaml_composes_and_builds_on_digits(tmp_path, arch, norm, dim):
     cfg = compose_cfg("correct", tmp_path, [f"arch={arch}"])
-    assert cfg.arch.name == arch and cfg.arch.net.norm == norm
+    assert cfg.arch.name == arch and cfg.arch.net._target_.rsplit(".", 1)[1] == arch  # config name = builder
     assert cfg.arch.in_channels is None and cfg.arch.input_size is None
     net = net_builder_for(cfg, (1, 8, 8), 10)()
     has_bn = any(isinstance(m, nn.BatchNorm2d) for m in net.modules())

@@ -232,7 +232,7 @@ def test_download_into_a_wrapping_folder(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_registry_lists_cinic10() -> None:
     if all(importlib.util.find_spec(m) for m in ("unlearn.methods", "unlearn.models.archs")):
-        from unlearn.registry import list_datasets
+        from unlearn.catalogue import list_datasets
 
         assert "cinic10" in list_datasets()
     assert DATASETS.get("cinic10") is CINIC10

@@ -27,7 +27,7 @@ from unlearn.data.corruption import CLEAN, NOISY, Poison, RealNoise, Symmetric
 from unlearn.data.datamodule import CorruptionDataModule
 from unlearn.data.imageset import LazyImages
 from unlearn.errors import ConfigError, DataUnavailableError
-from unlearn.models.preprocess import Preprocess
+from unlearn.data.preprocess import Preprocess
 from unlearn.registry import DATASETS
 
 from conftest import compose_cfg

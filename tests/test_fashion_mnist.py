@@ -20,7 +20,7 @@ from unlearn.data.fashion_mnist import FILES, SYSTEM_DIR, FashionMNIST, read_idx
 from unlearn.data.splits import stratified_subset
 from unlearn.errors import ConfigError, DataUnavailableError
 from unlearn.models.prompts import templates
-from unlearn.registry import list_datasets
+from unlearn.catalogue import list_datasets
 
 # sha256 of the first training image's 784 bytes in the official train-images-idx3-ubyte.
 FIRST_TRAIN_IMAGE_SHA256 = "5bd44e331a6d6998daf675700cd0c13dcd7af8ab954b7585124124da61459e7b"

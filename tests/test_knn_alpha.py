@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from unlearn.methods import knn_alpha
-from unlearn.methods.knn_alpha import default_k, search_alpha, self_agreement_score
+from unlearn.correction import knn_alpha
+from unlearn.correction.knn_alpha import default_k, search_alpha, self_agreement_score
 
 # Six unit vectors at these angles: two clusters, and the nearest neighbour (k=1) of each point
 # is unambiguous: 0->1, 1->0, 2->1, 3->4, 4->3, 5->4.

@@ -66,7 +66,8 @@ def test_scores_reads_each_split_once_and_matches_the_one_metric_functions(ident
 
     from unlearn.eval.evalset import accuracy
     from unlearn.eval.mia import forget_mia, loss_threshold_auc
-    from unlearn.methods.unlearning import ForgetData, scores
+    from unlearn.unlearning.request import ForgetData
+    from unlearn.unlearning.scores import scores
 
     attack, forget, evaluation = _difficulty_case(bump=1.0, n=200)
     half_wrong = np.r_[np.full(20, -2.0), np.full(20, 2.0)]  # phi = -2: the other classes' logits win

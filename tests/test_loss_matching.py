@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from unlearn.methods.loss_matching import gaussianise, loss_matching, mmd2
+from unlearn.unlearning.matching import gaussianise, loss_matching, mmd2
 
 
 def test_transform_lives_in_zero_to_the_top_quantile_and_ignores_a_common_shift():

@@ -12,8 +12,9 @@ from conftest import TINY_ARCH_KWARGS, compose_cfg
 from unlearn.app.correct import run_correct
 from unlearn.eval.evalset import EvalSet
 from unlearn.methods.sap import first_best
-from unlearn.methods.sap_projection import Accumulator, Basis, fit, importance, project
-from unlearn.registry import ARCHS, list_archs
+from unlearn.correction.sap_projection import Accumulator, Basis, fit, importance, project
+from unlearn.catalogue import list_archs
+from unlearn.registry import ARCHS
 
 list_archs()  # imports the arch modules, which register themselves
 
@@ -108,7 +109,7 @@ EXPECTED_SITES = {  # resnet18: checked by count (17 convs, 3 downsample convs, 
     "vit_b_16": ["backbone.conv_proj.weight", *3 * [f"{VIT_BLOCK}.self_attention.in_proj_weight"],
                  f"{VIT_BLOCK}.self_attention.out_proj.weight", f"{VIT_BLOCK}.mlp.0.weight",
                  f"{VIT_BLOCK}.mlp.3.weight", "head.weight"],
-    "clip": ["backbone.proj", "backbone.conv1.weight", *3 * [f"{CLIP_BLOCK}.attn.in_proj_weight"],
+    "clip_vitb16": ["backbone.proj", "backbone.conv1.weight", *3 * [f"{CLIP_BLOCK}.attn.in_proj_weight"],
              f"{CLIP_BLOCK}.attn.out_proj.weight", f"{CLIP_BLOCK}.mlp.c_fc.weight",
              f"{CLIP_BLOCK}.mlp.c_proj.weight"],  # no head: it is frozen
     "dinov3_vitb16": ["backbone.model.embeddings.patch_embeddings.weight",
@@ -136,10 +137,10 @@ def test_every_arch_is_projected_and_a_huge_scale_keeps_its_outputs_on_the_trust
         assert sum(".conv" in n or "downsample" in n for n in names) == 20 and names[-1] == "head.weight"
     else:
         assert names == EXPECTED_SITES[name]
-    if name == "vit_b_16" or name == "clip":  # q, k, v: one input projector, three output ones
+    if name == "vit_b_16" or name == "clip_vitb16":  # q, k, v: one input projector, three output ones
         qkv = [s for s in sites if s.rows is not None]
         assert len({s.pre for s in qkv}) == 1 and len({s.post for s in qkv}) == 3
-    if name == "clip":
+    if name == "clip_vitb16":
         assert sites[0].post is None  # proj: input side only
     state = {k: v.clone() for k, v in net.state_dict().items()}
     other = torch.randn(8, *shape)
@@ -153,13 +154,13 @@ def test_every_arch_is_projected_and_a_huge_scale_keeps_its_outputs_on_the_trust
     torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-4)
     assert (after_other - before_other).abs().max() > 1e-3
     assert (small - before).abs().max() > 1e-3
-    if name == "clip":
+    if name == "clip_vitb16":
         assert isinstance(net.backbone.proj, torch.nn.Parameter)  # unset while collecting, then restored
 
 
 def test_clip_zero_shot_head_is_never_projected(one_thread):
     torch.manual_seed(0)
-    net = ARCHS.get("clip")((3, 32, 32), 7, **SMALL["clip"]).eval()
+    net = ARCHS.get("clip_vitb16")((3, 32, 32), 7, **SMALL["clip_vitb16"]).eval()
     x = torch.randn(12, 3, 32, 32)
     data = EvalSet(x, torch.zeros(12, dtype=torch.long), torch.zeros(12, dtype=torch.long), torch.zeros(12))
     bases, sites = fit(net, data, batch_size=12, exclude=net.tv_exclude)
@@ -179,7 +180,7 @@ ARCH_OVERRIDES = {
     "resnet18": ["arch=resnet18", "arch.input_size=32"],
     "vit_b_16": ["arch=vit_b_16", "arch.input_size=32", "+arch.net.num_layers=1", "+arch.net.num_heads=2",
                  "+arch.net.hidden_dim=32", "+arch.net.mlp_dim=64"],
-    "clip": ["arch=clip_vitb16", "arch.pretrained=null", "arch.preprocess.size=32",
+    "clip_vitb16": ["arch=clip_vitb16", "arch.pretrained=null", "arch.preprocess.size=32",
              "arch.net.overrides={embed_dim:16,vision_cfg:{image_size:32,layers:1,width:32,patch_size:16,"
              "head_width:16},text_cfg:{context_length:77,vocab_size:49408,width:16,heads:1,layers:1}}"],
     "dinov3": ["arch=dinov3_vitb16", "arch.net.pretrained=false", "arch.preprocess.size=32",
@@ -204,7 +205,7 @@ def test_sap_runs_end_to_end_on_every_arch(name, tmp_path, one_thread):
     assert curves["sap_heldout_acc"][curves["sap_scale"].index(m["sap_scale"])] == m["sap_heldout_acc"]
     assert all(0.0 <= a <= 1.0 for a in curves["sap_test_acc"])
     assert m["seconds_sap_fit"] > 0 and m["seconds_sap_sweep"] > 0
-    if name == "clip":
+    if name == "clip_vitb16":
         assert not any(site.startswith("head.") for site in curves["sap_sites"])
     else:
         assert curves["sap_sites"][-1] == "head.weight"

@@ -268,7 +268,7 @@ def test_static_metadata_needs_no_files() -> None:
 def test_registry_lists_all_sources() -> None:
     expected = {"digits", "mnist", "cifar10", "cifar100", "svhn"}
     if all(importlib.util.find_spec(m) for m in ("unlearn.methods", "unlearn.models.archs")):
-        from unlearn.registry import list_datasets
+        from unlearn.catalogue import list_datasets
 
         names = list_datasets()
     else:  # the method/arch packages are still being written; the sources module is what matters here

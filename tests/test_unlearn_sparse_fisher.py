@@ -22,13 +22,14 @@ from unlearn.app.correct import run_correct
 from unlearn.errors import ConfigError
 from unlearn.methods.fisher import Fisher, retain_fisher
 from unlearn.methods.ntk import NTK
-from unlearn.methods.sparse import L1Sparse, Prune, l1_norm, l1_weight, prunable, prune_epochs, prune_rate
+from unlearn.methods.l1_sparse import L1Sparse, l1_norm, l1_weight
+from unlearn.methods.prune import Prune, prunable, prune_epochs, prune_rate
 from unlearn.methods.ssd import SSD, dampen, importances
 from unlearn.models.archs import mlp, small_cnn
 
 slow = pytest.mark.slow
 SMALL = ["arch.net.hidden=64", "stages.corrupted.max_epochs=15", "stages.corrupted.lr=3e-3"]
-CPU = SimpleNamespace(seed=0, device=torch.device("cpu"))
+CPU = SimpleNamespace(seed=0, device=torch.device("cpu"), fits=None)  # fits=None: a fit outside a request
 
 
 def _data(n_retain=24, n_forget=8, classes=3, shape=(1, 4, 4), forget_class=None, seed=0):

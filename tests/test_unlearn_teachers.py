@@ -19,10 +19,10 @@ from conftest import compose_cfg
 from unlearn.app.correct import run_correct
 from unlearn.eval.evalset import EvalSet, logits
 from unlearn.methods.bad_teacher import BadTeacher
-from unlearn.methods.distill import kd_loss
+from unlearn.unlearning.teachers import kd_loss
 from unlearn.methods.scrub import SCRUB
 from unlearn.models.schedule import make_scheduler
-from unlearn.methods.unlearning import ForgetData, forget_data
+from unlearn.unlearning.request import ForgetData, forget_data
 
 SHORT = {
     "kd": ["method.epochs=1"],
@@ -127,29 +127,43 @@ def test_kd_loss_sends_no_gradient_to_the_teacher():
     assert s.grad is not None and t.grad is None
 
 
+def lr_factors(recipe, epochs: int) -> list[float]:
+    """The lr multiplier of each epoch under ``recipe``'s scheduler (as the fit steps it, per epoch)."""
+    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=recipe.lr)
+    sched = make_scheduler(opt, recipe.warmup, recipe.hold, recipe.max_epochs, recipe.eta_min, recipe.milestones,
+                           recipe.gamma, recipe.warmup_offset)
+    out = []
+    for _ in range(epochs):
+        out.append(opt.param_groups[0]["lr"] / recipe.lr)
+        opt.step()
+        sched.step()
+    return out
+
+
 def test_scrub_schedule_is_the_references_warmup_then_cosine():
     # (e + 1) / 5 for e < 5, then 1/2 (1 + cos(pi (e - 5) / 10)) over 15 epochs (spec blend_aamu 5.1).
-    got = [SCRUB(epochs=15, warmup=5).lr_factor(e) for e in range(16)]
+    got = lr_factors(SCRUB(epochs=15, warmup=5).recipe(), 16)
     assert got[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
     assert got[5] == 1.0 and got[10] == pytest.approx(0.5) and got[15] == pytest.approx(0.0, abs=1e-12)
-    assert 0.0 <= SCRUB(epochs=1, warmup=1).lr_factor(1) <= 1.0  # after the last epoch of a warm-up-only run
-    assert math.isclose(SCRUB(epochs=1, warmup=0).lr_factor(0), 1.0)
+    assert 0.0 <= lr_factors(SCRUB(epochs=1, warmup=1).recipe(), 2)[1] <= 1.0  # after a warm-up-only run
+    assert math.isclose(lr_factors(SCRUB(epochs=1, warmup=0).recipe(), 1)[0], 1.0)
+
+
+def test_ascrub_keeps_adams_lr_flat_over_any_number_of_epochs():
+    from unlearn.methods.aamu_scrub import ASCRUB
+
+    recipe = ASCRUB(epochs=4).recipe()
+    assert recipe.optimizer == "adam" and recipe.weight_decay == 0.0
+    assert lr_factors(recipe, 4) == [1.0, 1.0, 1.0, 1.0]
 
 
 def test_finetune_uses_the_same_reference_schedule():
     from unlearn.methods.finetune import Finetune
 
     r = Finetune().recipe  # 50 epochs, 5 of warm-up: the first epoch trains at lr / 5 (a CUTS stage's: at 0)
-    net = nn.Linear(2, 2)
-    opt = torch.optim.SGD(net.parameters(), lr=r.lr)
-    sched = make_scheduler(opt, r.warmup, r.hold, r.max_epochs, r.eta_min, r.milestones, r.gamma, r.warmup_offset)
-    lrs = []
-    for _ in range(r.max_epochs):
-        lrs.append(opt.param_groups[0]["lr"] / r.lr)
-        opt.step()
-        sched.step()
+    lrs = lr_factors(r, r.max_epochs)
     assert lrs[:6] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0])
-    assert lrs == pytest.approx([SCRUB(epochs=50, warmup=5).lr_factor(e) for e in range(50)])
+    assert lrs == pytest.approx(lr_factors(SCRUB(epochs=50, warmup=5).recipe(), 50))
 
 
 def _evalset(n: int) -> EvalSet:

@@ -43,6 +43,8 @@ class RunContext:
     # The paper MIA's phi (exact | reference) and its swapped-role re-run (forget_classes | test).
     mia_phi: str = "exact"
     mia_fold: str = "forget_classes"
+    # The current request's fit place (unlearning.fit.FitPlace): set while a method runs.
+    fits: Any = None
     _evalsets: dict[str, EvalSet] = field(default_factory=dict)
 
     @property

@@ -1,8 +1,9 @@
 """Name -> object registries so tests and docs can enumerate what exists.
 
 Configs still select objects by ``_target_``; the registries exist so that a new dataset,
-arch or method is picked up by ``list_*()`` (and by the parametrised smoke tests)
-without anybody editing a list by hand.
+arch or method is picked up by ``unlearn.catalogue.list_*()`` (and by the parametrised tests)
+without anybody editing a list by hand. This module imports nothing that registers: the
+catalogue, which imports all of it, sits at the top of the layers.
 """
 
 from __future__ import annotations
@@ -44,30 +45,3 @@ class Registry(Generic[T]):
 DATASETS: Registry = Registry("dataset")
 ARCHS: Registry = Registry("arch")
 METHODS: Registry = Registry("method")
-
-
-def _load_all() -> None:
-    # Importing the modules runs their @register decorators.
-    import unlearn.data.cinic10  # noqa: F401
-    import unlearn.data.clothing1m  # noqa: F401
-    import unlearn.data.fashion_mnist  # noqa: F401
-    import unlearn.data.sources  # noqa: F401
-    import unlearn.methods  # noqa: F401
-    import unlearn.models.archs  # noqa: F401
-    import unlearn.models.clip  # noqa: F401
-    import unlearn.models.dinov3  # noqa: F401
-
-
-def list_datasets() -> list[str]:
-    _load_all()
-    return DATASETS.names()
-
-
-def list_archs() -> list[str]:
-    _load_all()
-    return ARCHS.names()
-
-
-def list_methods() -> list[str]:
-    _load_all()
-    return METHODS.names()

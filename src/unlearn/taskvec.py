@@ -76,14 +76,17 @@ def cosine(a: TaskVector, b: TaskVector) -> float:
 def random_like(vector: TaskVector, seed: int) -> TaskVector:
     """The random-vector control: per key, uniform [0, 1) noise rescaled to that key's norm.
 
-    Seeded by ``seed`` (the reference ignored its seed argument, spec 12).
+    Seeded by ``seed`` (the reference ignored its seed argument, spec 12). Keys are drawn in sorted
+    order: a vector built from freshly trained weights and one from weights loaded from disk list
+    their keys in different orders, and the control must not depend on which it was.
     """
     gen = torch.Generator().manual_seed(int(seed))
     out: TaskVector = {}
-    for k, v in vector.items():
+    for k in sorted(vector):
+        v = vector[k]
         r = torch.rand(v.shape, generator=gen, dtype=torch.float32)
         out[k] = r * (v.norm() / r.norm().clamp_min(1e-30))
-    return out
+    return {k: out[k] for k in vector}
 
 
 def save_vector(path: Path, vector: TaskVector, arch: str, meta: Mapping[str, Any] | None = None) -> Path:

@@ -21,6 +21,9 @@ NOISE: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
     r"The number of training batches \(\d+\) is smaller than the logging interval",
     # In-memory tensors: worker processes would only add start-up time.
     r"The '\w+_dataloader' does not have many workers",
+    # An unlearning fit's loader (unlearning/fit.py) yields whole batches of rows in the main
+    # process; the caveat is about worker processes it never starts.
+    r"Your `IterableDataset` has `__len__` defined\. In combination with multi-process data loading",
     # Said by every stage's Trainer; on a machine without those devices they say nothing
     # ("GPU available: True, used: False" still shows), and the progress bar shows a stage's end.
     r"^GPU available: False, used: False$",

@@ -37,7 +37,9 @@ import numpy as np
 import torch
 
 from unlearn.data.imageset import ImageSet, LazyImages
-from unlearn.data.clothing1m_unpack import extract_image_tars, extract_release, has_release_parts, unpack_annotations
+from unlearn.data.clothing1m_unpack import (ANNOTATIONS, CLEAN_KV, CLEAN_TEST, CLEAN_VAL, NAMES, NOISY_KV,  # noqa: F401
+                                            NOISY_TRAIN, extract_image_tars, extract_release, find_annotations,
+                                            has_release_parts, unpack_annotations)
 from unlearn.data.fetching import fetching
 from unlearn.data.sources import FileSource
 from unlearn.envfile import secret
@@ -48,10 +50,6 @@ REPO = "OpenDataLab/Clothing1M"
 # openxlab.dataset.get(REPO, target_path) writes the repo to target_path/<owner>___<name>/.
 ARCHIVE_PATHS = ("OpenDataLab___Clothing1M/raw/Clothing1M.tar.gz", "Clothing1M.tar.gz")
 INSTALL = 'pip install --no-deps "openxlab==0.1.3"'
-NAMES = "category_names_eng.txt"
-NOISY_KV, CLEAN_KV = "noisy_label_kv.txt", "clean_label_kv.txt"
-NOISY_TRAIN, CLEAN_VAL, CLEAN_TEST = "noisy_train_key_list.txt", "clean_val_key_list.txt", "clean_test_key_list.txt"
-ANNOTATIONS = (NAMES, NOISY_KV, CLEAN_KV, NOISY_TRAIN, "clean_train_key_list.txt", CLEAN_VAL, CLEAN_TEST)
 INDEX_FILE = ".clothing1m_index.npz"
 INDEX_VERSION = 1
 # The names in category_names_eng.txt, for configs that need them before the files exist.
@@ -163,16 +161,6 @@ class Clothing1M(FileSource):
 
 
 # -- annotation files and the cached index -----------------------------------------------
-def find_annotations(data_dir: Path) -> Path | None:
-    """The folder holding every annotation file: data_dir itself or one folder below it."""
-    if not data_dir.is_dir():
-        return None
-    for folder in (data_dir, data_dir / "annotations", *sorted(p for p in data_dir.iterdir() if p.is_dir())):
-        if all((folder / f).is_file() for f in ANNOTATIONS):
-            return folder
-    return None
-
-
 def read_names(path: Path) -> tuple[str, ...]:
     names = tuple(line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip())
     if len(names) != len(CLASS_NAMES):

@@ -16,14 +16,15 @@ from pathlib import Path
 
 from unlearn.errors import DataUnavailableError, one_line
 
-NOISY_KV = "noisy_label_kv.txt"
+NAMES = "category_names_eng.txt"
+NOISY_KV, CLEAN_KV = "noisy_label_kv.txt", "clean_label_kv.txt"
+NOISY_TRAIN, CLEAN_VAL, CLEAN_TEST = "noisy_train_key_list.txt", "clean_val_key_list.txt", "clean_test_key_list.txt"
+ANNOTATIONS = (NAMES, NOISY_KV, CLEAN_KV, NOISY_TRAIN, "clean_train_key_list.txt", CLEAN_VAL, CLEAN_TEST)
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
 
 
 def has_release_parts(data_dir: Path) -> bool:
     """True once the release's own files (annotations or their archive, images or their tars) are in data_dir."""
-    from unlearn.data.clothing1m import find_annotations
-
     annotations = find_annotations(data_dir) is not None or any(
         (data_dir / f).is_file() for f in ("annotations.zip", "annotations.7z"))
     return annotations and (data_dir / "images").is_dir()
@@ -112,3 +113,13 @@ def extract_image_tars(data_dir: Path) -> None:
         except (tarfile.TarError, OSError) as err:
             raise DataUnavailableError(f"clothing1m: cannot extract {tar_path} ({one_line(err, 200)})") from err
         tar_path.unlink()
+
+
+def find_annotations(data_dir: Path) -> Path | None:
+    """The folder holding every annotation file: data_dir itself or one folder below it."""
+    if not data_dir.is_dir():
+        return None
+    for folder in (data_dir, data_dir / "annotations", *sorted(p for p in data_dir.iterdir() if p.is_dir())):
+        if all((folder / f).is_file() for f in ANNOTATIONS):
+            return folder
+    return None

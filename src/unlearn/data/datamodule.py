@@ -22,7 +22,7 @@ from unlearn.data.sources import Source
 from unlearn.data.splits import balanced_halves, stratified_split, stratified_subset
 from unlearn.data.transforms import build_transform, model_transform
 from unlearn.errors import ConfigError, bad_value
-from unlearn.models.preprocess import Preprocess
+from unlearn.data.preprocess import Preprocess
 
 STAGES = ("corrupted", "oracle", "cf", "proxy", "retain", "shadow")
 

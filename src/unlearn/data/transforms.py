@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import InterpolationMode, v2
 
-from unlearn.models.preprocess import Preprocess
+from unlearn.data.preprocess import Preprocess
 
 
 def build_transform(

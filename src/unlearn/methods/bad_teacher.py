@@ -21,10 +21,11 @@ from torch import Tensor, nn
 
 from unlearn.context import RunContext
 from unlearn.errors import bad_value
-from unlearn.methods.distill import constant_lr, freeze, frozen_copy, kl_to_target
-from unlearn.methods.unlearn_loop import fit, sample_rows
-from unlearn.methods.unlearning import ForgetData, UnlearnMethod
 from unlearn.registry import METHODS
+from unlearn.unlearning.fit import fit, sample_rows
+from unlearn.unlearning.method import UnlearnMethod
+from unlearn.unlearning.request import ForgetData
+from unlearn.unlearning.teachers import constant_lr, freeze, frozen_copy, kl_to_target
 
 
 @METHODS.register("bad_teacher")
@@ -63,4 +64,4 @@ class BadTeacher(UnlearnMethod):
             return kl_to_target(model(xb), target, self.T)
 
         # ``fit`` hands the loss each batch's "labels": here the forget flag, the only label needed.
-        return fit(net, x, forget_flag, self.recipe, ctx.seed, loss)
+        return fit(ctx.fits, net, x, forget_flag, self.recipe, ctx.seed, loss)

@@ -8,8 +8,8 @@ images are used (spec 1.7); the recipe is ``stages.cf``.
 from __future__ import annotations
 
 from unlearn.context import RunContext
-from unlearn.eval.outcome import stage_row
-from unlearn.methods.base import Method, MethodResult
+from unlearn.correction.outcome import stage_row
+from unlearn.method import Method, MethodResult
 from unlearn.registry import METHODS
 
 

@@ -22,9 +22,9 @@ from unlearn import taskvec
 from unlearn.context import RunContext
 from unlearn.errors import ConfigError, bad_value
 from unlearn.eval.evalset import accuracy, normalised_features, recovery
-from unlearn.eval.outcome import model_metrics, outcome
-from unlearn.methods.base import Method, MethodResult
-from unlearn.methods.knn_alpha import default_k, search_alpha
+from unlearn.correction.outcome import model_metrics, outcome
+from unlearn.method import Method, MethodResult
+from unlearn.correction.knn_alpha import default_k, search_alpha
 from unlearn.registry import METHODS
 
 SELECTIONS = ("auto", "knn", "asr")

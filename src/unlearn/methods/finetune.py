@@ -10,9 +10,10 @@ from __future__ import annotations
 from torch import nn
 
 from unlearn.context import RunContext
-from unlearn.methods.unlearn_loop import fit
-from unlearn.methods.unlearning import ForgetData, UnlearnMethod, recipe
 from unlearn.registry import METHODS
+from unlearn.unlearning.fit import fit
+from unlearn.unlearning.method import UnlearnMethod, recipe
+from unlearn.unlearning.request import ForgetData
 
 
 @METHODS.register("finetune")
@@ -24,4 +25,4 @@ class Finetune(UnlearnMethod):
         self.recipe = recipe(epochs, lr, batch_size, "sgd", momentum, weight_decay, warmup)
 
     def unlearn(self, net: nn.Module, data: ForgetData, ctx: RunContext) -> nn.Module:
-        return fit(net, data.train_x, data.train_y, self.recipe, ctx.seed)
+        return fit(ctx.fits, net, data.train_x, data.train_y, self.recipe, ctx.seed)

@@ -14,9 +14,10 @@ from torch import Tensor, nn
 
 from unlearn.context import RunContext
 from unlearn.errors import bad_value
-from unlearn.methods.unlearn_loop import fit, sample_rows
-from unlearn.methods.unlearning import ForgetData, UnlearnMethod, recipe
 from unlearn.registry import METHODS
+from unlearn.unlearning.fit import fit, sample_rows
+from unlearn.unlearning.method import UnlearnMethod, recipe
+from unlearn.unlearning.request import ForgetData
 
 
 @METHODS.register("neggrad")
@@ -39,4 +40,4 @@ class NegGrad(UnlearnMethod):
             ascent = F.cross_entropy(model(data.forget.x[f].to(x.device)), data.forget.y[f])
             return self.beta * F.cross_entropy(model(x), y) - (1.0 - self.beta) * ascent
 
-        return fit(net, data.train_x, data.train_y, self.recipe, ctx.seed, loss)
+        return fit(ctx.fits, net, data.train_x, data.train_y, self.recipe, ctx.seed, loss, generators=[gen])

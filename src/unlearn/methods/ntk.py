@@ -35,10 +35,11 @@ from torch import Tensor, nn
 
 from unlearn.context import RunContext
 from unlearn.errors import ConfigError
-from unlearn.methods.fisher import grad_params, per_sample_jacobians
-from unlearn.methods.unlearn_loop import sample_rows
-from unlearn.methods.unlearning import ForgetData, UnlearnMethod
 from unlearn.registry import METHODS
+from unlearn.unlearning.fit import sample_rows
+from unlearn.unlearning.jacobians import grad_params, per_sample_jacobians
+from unlearn.unlearning.method import UnlearnMethod
+from unlearn.unlearning.request import ForgetData
 
 COLUMN_BYTES = 256 * 2**20  # float64 column block of G used at a time
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from unlearn.context import RunContext
 from unlearn.errors import ConfigError
-from unlearn.eval.outcome import stage_row
-from unlearn.methods.base import Method, MethodResult
+from unlearn.correction.outcome import stage_row
+from unlearn.method import Method, MethodResult
 from unlearn.registry import METHODS
 
 

@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from unlearn.context import RunContext
 from unlearn.errors import ConfigError, bad_value
 from unlearn.eval.evalset import accuracy
-from unlearn.eval.outcome import model_metrics, outcome
-from unlearn.methods.base import Method, MethodResult
+from unlearn.correction.outcome import model_metrics, outcome
+from unlearn.method import Method, MethodResult
 from unlearn.registry import METHODS
 
 log = logging.getLogger("unlearn")

@@ -2,8 +2,8 @@
 
 Without condensation it is the ``retain`` stage itself (trained once, shared with every other
 method's reference, timed when it was trained). With a condensed retain set it trains a fresh
-model on that set with the same recipe (``stages.retain``), which is the paper's "retrain with
-condensation" row.
+model on that set with the same recipe (``stages.retain``: its epochs or ``max_steps``, its
+schedule's ``interval``), which is the paper's "retrain with condensation" row.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 from torch import nn
 
 from unlearn.context import RunContext
-from unlearn.methods.unlearn_loop import fit
-from unlearn.methods.unlearning import ForgetData, UnlearnMethod
 from unlearn.registry import METHODS
+from unlearn.unlearning.fit import fit
+from unlearn.unlearning.method import UnlearnMethod
+from unlearn.unlearning.request import ForgetData
 
 
 @METHODS.register("retrain")
@@ -26,7 +27,7 @@ class Retrain(UnlearnMethod):
             return ctx.net_with(ctx.runner.get("retain").state)
         self._stage = False
         fresh = ctx.build_net().to(ctx.device)
-        return fit(fresh, data.train_x, data.train_y, ctx.runner.recipes["retain"], ctx.seed)
+        return fit(ctx.fits, fresh, data.train_x, data.train_y, ctx.runner.recipes["retain"], ctx.seed)
 
     def seconds(self, measured: float, ctx: RunContext) -> float:
         return ctx.runner.get("retain").seconds if getattr(self, "_stage", False) else measured

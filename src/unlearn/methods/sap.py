@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from unlearn.context import RunContext
 from unlearn.errors import ConfigError, bad_value
 from unlearn.eval.evalset import accuracy
-from unlearn.eval.outcome import model_metrics, outcome
-from unlearn.methods import sap_projection
-from unlearn.methods.base import Method, MethodResult
+from unlearn.correction.outcome import model_metrics, outcome
+from unlearn.correction import sap_projection
+from unlearn.method import Method, MethodResult
 from unlearn.registry import METHODS
 
 SELECTIONS = ("auto", "heldout_acc", "proxy_asr")

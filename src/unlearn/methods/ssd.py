@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearn.context import RunContext
-from unlearn.methods.unlearn_loop import shuffled_batches
-from unlearn.methods.unlearning import ForgetData, UnlearnMethod
 from unlearn.registry import METHODS
+from unlearn.unlearning.fit import shuffled_batches
+from unlearn.unlearning.method import UnlearnMethod
+from unlearn.unlearning.request import ForgetData
 
 
 def importances(net: nn.Module, x: Tensor, y: Tensor, batch_size: int, gen: torch.Generator,

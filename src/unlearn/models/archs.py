@@ -18,7 +18,7 @@ from unlearn.errors import DataUnavailableError, bad_value
 from unlearn.models.classifier import Classifier
 from unlearn.registry import ARCHS
 from unlearn.models.convnet import convnet  # noqa: F401  (registered; _target_ unlearn.models.archs.convnet)
-from unlearn.models.cifar_resnet import cifar_resnet18, cifar_resnet50  # noqa: F401
+from unlearn.models.cifar_resnet import cifar_resnet18, cifar_resnet18_bn, cifar_resnet50, cifar_resnet50_bn  # noqa: F401
 
 
 @ARCHS.register("mlp")

@@ -112,3 +112,15 @@ def cifar_resnet18(input_shape: Sequence[int], num_classes: int, norm: str = "in
 def cifar_resnet50(input_shape: Sequence[int], num_classes: int, norm: str = "instance") -> Classifier:
     """Bottleneck (expansion 4) [3, 4, 6, 3]; 2048-d embedding (spec 2)."""
     return _cifar_resnet("cifar_resnet50", Bottleneck, (3, 4, 6, 3), input_shape, num_classes, norm)
+
+
+@ARCHS.register("cifar_resnet18_bn")
+def cifar_resnet18_bn(input_shape: Sequence[int], num_classes: int) -> Classifier:
+    """cifar_resnet18 with BatchNorm instead of the paper's GroupNorm(C, C) (spec blend_aamu S10)."""
+    return _cifar_resnet("cifar_resnet18_bn", BasicBlock, (2, 2, 2, 2), input_shape, num_classes, "batch")
+
+
+@ARCHS.register("cifar_resnet50_bn")
+def cifar_resnet50_bn(input_shape: Sequence[int], num_classes: int) -> Classifier:
+    """cifar_resnet50 with BatchNorm."""
+    return _cifar_resnet("cifar_resnet50_bn", Bottleneck, (3, 4, 6, 3), input_shape, num_classes, "batch")

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from unlearn.errors import DataUnavailableError, bad_value
 from unlearn.models.classifier import Classifier
-from unlearn.models.preprocess import Preprocess
+from unlearn.data.preprocess import Preprocess
 from unlearn.models.prompts import templates as template_set
 from unlearn.registry import ARCHS
 
@@ -98,7 +98,7 @@ def _text_head(clip: nn.Module, model: str, class_names: Sequence[str], prompts:
     return weights.detach().clone(), float(clip.logit_scale.detach().exp())
 
 
-@ARCHS.register("clip")
+@ARCHS.register("clip_vitb16")
 def clip(
     input_shape: Sequence[int],
     num_classes: int,
@@ -109,7 +109,7 @@ def clip(
     templates: str | Sequence[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     cache_dir: str | None = None,
-    name: str = "clip",
+    name: str = "clip_vitb16",
 ) -> Classifier:
     """An open_clip image encoder + zero-shot head for ``class_names``.
 

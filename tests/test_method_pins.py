@@ -1,0 +1,120 @@
+"""Every method's behaviour pinned on a small seeded digits request, so moving code changes nothing.
+
+Each registered method runs once (shortened where its default is long) and is compared with what
+it gave when the pins were recorded (``tests/pins/methods.json``): the first losses it
+back-propagated (``Tensor.backward`` is watched, so the pin does not depend on which training
+loop calls it) and every metric except wall-clock seconds. A move that changes a method fails
+here and says which number moved.
+
+Re-record only when a change is *meant* to change behaviour, and say why in the commit:
+    UNLEARN_RECORD_PINS=1 python -m pytest tests/test_method_pins.py -n 0
+Runs use one intra-op thread (``one_thread``): with two, float sums reorder and SCRUB's first
+KL losses (about 1e-6) already differ in the second digit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import compose_cfg
+from unlearn.app import correct
+from unlearn.app.correct import run_correct
+from unlearn.catalogue import list_methods
+
+pytestmark = pytest.mark.slow
+
+PINS = Path(__file__).parent / "pins" / "methods.json"
+RECORD = os.environ.get("UNLEARN_RECORD_PINS") == "1"
+FORGET = ["forget=random10"]
+# Shortened so that every method runs in seconds on digits; the shortening is part of the pin.
+CASES: dict[str, list[str]] = {
+    "aamu_cf": FORGET, "aamu_scrub": FORGET, "aamu_sparse": FORGET,
+    "bad_teacher": [*FORGET, "method.epochs=2"],
+    "finetune": [*FORGET, "method.epochs=3", "method.warmup=1"],
+    "fisher": FORGET, "ssd": FORGET,
+    "ntk": [*FORGET, "arch=mlp", "arch.net.hidden=[64]", "method.max_retain=100", "method.beta=1"],
+    "kd": [*FORGET, "method.epochs=3"],
+    "l1_sparse": [*FORGET, "method.epochs=3"],
+    "neggrad": [*FORGET, "method.epochs=2"],
+    "prune": [*FORGET, "method.epochs=4", "method.step=2"],
+    "retrain": FORGET,
+    "retrain_condensed": [*FORGET, "method=retrain", "condensation=random"],
+    "scrub": [*FORGET, "method.epochs=3", "method.msteps=1", "method.warmup=1"],
+    "cuts": ["method.curve_grid=null"],
+    "cf": [], "oracle": [], "potion": ["corruption=poison"], "sap": [],
+}
+FIRST_LOSSES = 3
+
+
+def _case_names() -> list[str]:
+    return sorted(CASES)
+
+
+def test_every_registered_method_is_pinned():
+    assert set(list_methods()) <= set(CASES), sorted(set(list_methods()) - set(CASES))
+
+
+def _pinned_run(root: Path, case: str, monkeypatch) -> dict:
+    """Losses are watched only inside ``method.run``: the stages before it are shared with other
+    tests (whichever trains one first would record its losses) and are pinned by their metrics."""
+    losses: list[float] = []
+    watching = [False]
+    backward, build = torch.Tensor.backward, correct.build.build
+
+    def watched(self, *args, **kwargs):
+        if watching[0] and len(losses) < FIRST_LOSSES and self.numel() == 1:
+            losses.append(float(self.detach()))
+        return backward(self, *args, **kwargs)
+
+    def built(group, node, **kwargs):
+        obj = build(group, node, **kwargs)
+        if group == "method":
+            run = obj.run
+
+            def watched_run(ctx):
+                watching[0] = True
+                try:
+                    return run(ctx)
+                finally:
+                    watching[0] = False
+
+            obj.run = watched_run
+        return obj
+
+    monkeypatch.setattr(torch.Tensor, "backward", watched)
+    monkeypatch.setattr(correct.build, "build", built)
+    overrides = CASES[case] if case not in list_methods() else [f"method={case}", *CASES[case]]
+    metrics, _ = run_correct(compose_cfg("correct", root, overrides, f"pin_{case}"))
+    kept = {k: float(v) for k, v in metrics.items() if not k.startswith("seconds") and "seconds" not in k}
+    return {"losses": losses, "metrics": kept}
+
+
+def _close(key: str, got: float, want: float) -> bool:
+    if math.isnan(want):
+        return math.isnan(got)
+    # Accuracies may move by one image on another CPU's kernels; MIA AUCs (0-100) by a point.
+    tol = 1.0 if "mia" in key else 0.01 if key.endswith("acc") or "acc_" in key else 1e-4 * max(1.0, abs(want))
+    return abs(got - want) <= tol
+
+
+@pytest.mark.parametrize("case", _case_names())
+def test_method_behaviour_is_pinned(shared_root, case, monkeypatch, one_thread):
+    got = _pinned_run(shared_root, case, monkeypatch)
+    if RECORD:
+        pins = json.loads(PINS.read_text()) if PINS.exists() else {}
+        pins[case] = got
+        PINS.parent.mkdir(exist_ok=True)
+        PINS.write_text(json.dumps(dict(sorted(pins.items())), indent=1) + "\n")
+        pytest.skip(f"recorded {case}")
+    want = json.loads(PINS.read_text())[case]
+    assert got["losses"] == pytest.approx(want["losses"], rel=1e-4, abs=1e-6), "first losses moved"
+    moved = {k: (got["metrics"].get(k), v) for k, v in want["metrics"].items()
+             if k not in got["metrics"] or not _close(k, got["metrics"][k], v)}
+    assert not moved, f"{case}: metrics moved (now, pinned): {moved}"
+    assert set(got["metrics"]) == set(want["metrics"]), "a metric appeared or vanished"
