@@ -170,3 +170,26 @@ def test_an_unlearning_run_killed_with_sigkill_ends_as_an_uninterrupted_one(shar
     b = json.loads((shared_root / "runs" / "kill_resumed" / "metrics.json").read_text())
     same = {k for k in a if not k.startswith("seconds")}
     assert {k: b[k] for k in same} == {k: a[k] for k in same}
+
+
+def test_the_condensed_set_evaluation_trains_max_steps_batches_of_a_step_recipe(one_thread, monkeypatch):
+    from unlearn.condense.evaluate import train_net
+    from unlearn.models.classifier import Classifier
+
+    x, y = data(40)
+    steps: list[int] = []
+    original = torch.optim.AdamW.step
+
+    def counted(self, *a, **k):
+        steps.append(1)
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", counted)
+
+    def make() -> Classifier:
+        torch.manual_seed(0)
+        return Classifier("tiny", nn.Sequential(nn.Linear(6, 8), nn.ReLU()), nn.Linear(8, 3))
+
+    recipe = Recipe(max_epochs=1, max_steps=9, lr=0.01, batch_size=8)  # 9 batches: more than one pass of 5
+    train_net(make, x, y, 3, recipe, CPU, 0)
+    assert len(steps) == 9

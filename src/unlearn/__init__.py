@@ -4,8 +4,13 @@ The distribution is called ``unlearn-bench`` (the PyPI name ``unlearn`` belongs 
 unrelated project); the import name is ``unlearn``.
 """
 
-from unlearn.errors import ConfigError, UnlearnError
-from unlearn.resolvers import register as _register_resolvers
+import os
+
+# Read before Lightning is imported (it sets this variable): whether the user chose it (cuda_probe.py).
+USER_NVML_CHECK = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
+
+from unlearn.errors import ConfigError, UnlearnError  # noqa: E402
+from unlearn.resolvers import register as _register_resolvers  # noqa: E402
 
 _register_resolvers()
 

@@ -20,7 +20,7 @@ from unlearn.stages import StageRunner
 EVAL_SPLITS = ("test", "heldout", "train", "train_corrupted", "proxy_triggered", "test_triggered")
 
 
-@dataclass
+@dataclass(kw_only=True)  # built by keyword: a dozen fields, several of one type
 class RunContext:
     dm: CorruptionDataModule
     runner: StageRunner

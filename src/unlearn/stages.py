@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from unlearn.checkpoints import load_state, save_model
+from unlearn.cuda_probe import cheap_on_cpu
 from unlearn.dist import is_global_zero
 from unlearn.data.datamodule import STAGES, CorruptionDataModule
 from unlearn.errors import bad_value
@@ -179,6 +180,7 @@ class StageRunner:
             num_sanity_val_steps=0,
             limit_val_batches=0,
         )
+        cheap_on_cpu(trainer)
         resumed = last.exists()
         start = time.perf_counter()
         trainer.fit(module, datamodule=self.dm, ckpt_path=str(last) if resumed else None)

@@ -48,7 +48,8 @@ def fit_shape(x: Tensor, channels: int | None, size: int | None) -> Tensor:
 
 def train_net(make_net: Callable[[], Classifier], x: Tensor, y: Tensor, num_classes: int, recipe: Recipe,
               trainer_kwargs: dict[str, Any], seed: int) -> Classifier:
-    """Train for ``recipe.max_epochs`` passes over ``(x, y)`` with a per-step cosine schedule.
+    """Train for ``recipe.max_epochs`` passes over ``(x, y)`` (or ``recipe.max_steps`` batches) with a
+    per-step cosine schedule.
 
     All passes form one Lightning epoch (a fresh permutation per pass): a condensed set is a
     batch or two, and Lightning's per-epoch overhead would otherwise cost more than training.
@@ -56,12 +57,13 @@ def train_net(make_net: Callable[[], Classifier], x: Tensor, y: Tensor, num_clas
     L.seed_everything(seed, verbose=False)
     net = make_net()
     data = TensorPairs(x, y)
-    sampler = RandomSampler(data, num_samples=len(data) * recipe.max_epochs,
-                            generator=torch.Generator().manual_seed(seed))
+    # A step-based recipe (max_steps > 0) trains exactly that many batches.
+    samples = len(data) * recipe.max_epochs if recipe.max_steps <= 0 else recipe.max_steps * recipe.batch_size
+    sampler = RandomSampler(data, num_samples=samples, generator=torch.Generator().manual_seed(seed))
     loader = DataLoader(data, batch_size=recipe.batch_size, sampler=sampler)
     recipe = replace(recipe, max_epochs=1, interval="step")
     kwargs = {"enable_progress_bar": False, **trainer_kwargs}
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, **kwargs)
+    trainer = L.Trainer(max_epochs=1, max_steps=recipe.max_steps, logger=False, enable_checkpointing=False, **kwargs)
     trainer.fit(ClassifierModule(net, num_classes, recipe), loader)
     return net
 

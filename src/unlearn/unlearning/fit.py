@@ -33,6 +33,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
+from unlearn.cuda_probe import cheap_on_cpu
 from unlearn.models.module import Recipe, make_optimizer
 from unlearn.models.schedule import make_scheduler
 from unlearn.progress import StageProgressBar
@@ -227,6 +228,7 @@ def _fit_passes(place: FitPlace | None, net: nn.Module, passes: Sequence[Pass], 
         limit_val_batches=0,
         log_every_n_steps=1,
     )
+    cheap_on_cpu(trainer)
     resume = last is not None and last.exists()
     # Lightning keeps each module's mode, and a method's net arrives in eval mode (a copy of the
     # evaluated original): train it as the plain loop did (dropout, BatchNorm statistics).
