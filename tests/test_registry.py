@@ -1,8 +1,9 @@
 """A config name leads to its code (timm tests its model registry the same way).
 
 For every registry, the yaml files of its config group and the registered names are the same set;
-every method yaml composes and builds the class registered under its name, from the module of
-that name (``conf/method/<x>.yaml`` -> ``unlearn/methods/<x>.py`` -> ``METHODS["x"]``).
+every method and condensation yaml composes and builds the class registered under its name, from
+the module of that name (``conf/method/<x>.yaml`` -> ``unlearn/methods/<x>.py`` -> ``METHODS["x"]``;
+``conf/condensation/<x>.yaml`` -> ``unlearn/condense/<x>.py`` -> ``CONDENSERS["x"]``).
 """
 
 from __future__ import annotations
@@ -43,3 +44,4 @@ def test_condensation_yaml_builds_its_registered_class(tmp_path: Path, name: str
     cfg = compose_cfg("correct", tmp_path, [f"condensation={name}", "method=aamu_cf", "forget=random10", "ipc=10"])
     condenser = build("condensation", cfg.condensation)
     assert type(condenser) is CONDENSERS.get(name)
+    assert type(condenser).__module__ == f"unlearn.condense.{name}"

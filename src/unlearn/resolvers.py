@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-NO_CONDENSATION = "unlearn.condense.subset.NoCondensation"
+NO_CONDENSATION = "unlearn.condense.none.NoCondensation"
 
 
 def retain_set(condensation_target: str | None, condensed: str | None) -> str:

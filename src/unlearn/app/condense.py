@@ -22,7 +22,7 @@ from unlearn.app import build
 from unlearn.app.report import table, write_metrics
 from unlearn.condense import CondensedSet, Condenser, Pool, store
 from unlearn.condense.evaluate import fit_shape, test_accuracies
-from unlearn.condense.subset import random_rows
+from unlearn.condense.random import random_rows
 from unlearn.data.forget import ForgetRequest
 from unlearn.data.imageset import ImageSet
 from unlearn.data.sources import Source

@@ -5,7 +5,7 @@ Importing the package registers every method in ``CONDENSERS``.
 
 from __future__ import annotations
 
-from unlearn.condense import blend, dm, gm, idm, subset  # noqa: F401
+from unlearn.condense import blend, dm, gm, idm, none, random  # noqa: F401
 from unlearn.condense.base import CONDENSERS, CondensedSet, Condenser, Pool
 
 __all__ = ["CONDENSERS", "CondensedSet", "Condenser", "Pool"]

@@ -1,4 +1,4 @@
-"""Reference points for a condensed set: the whole retain set, and a random real subset."""
+"""A random real subset: ``ipc`` retain images per class, the baseline every condenser must beat."""
 
 from __future__ import annotations
 
@@ -6,21 +6,6 @@ import torch
 from torch import Tensor
 
 from unlearn.condense.base import CONDENSERS, CondensedSet, Condenser, Pool
-
-
-@CONDENSERS.register("none")
-class NoCondensation(Condenser):
-    """The identity: the retain set as it is (the accuracy every condensed set aims for)."""
-
-    name = "none"
-
-    def __init__(self, ipc: int | None = None, seed: int = 0) -> None:
-        super().__init__(1, seed)
-        self.ipc = 0  # not a per-class budget
-
-    def condense(self, pool: Pool, forget: Tensor | None = None) -> CondensedSet:
-        retain = pool.without(forget)
-        return CondensedSet.raw_images(retain, torch.arange(len(retain)), meta={"method": self.name})
 
 
 def random_rows(pool: Pool, counts: Tensor, seed: int) -> Tensor:
