@@ -52,30 +52,24 @@ def test_fit_takes_the_plain_loops_batches_steps_and_schedule(one_thread):
         assert torch.equal(a, b)
 
 
-def test_a_step_based_recipe_stops_at_max_steps_and_steps_its_schedule_per_step(one_thread):
+def test_a_step_based_recipe_stops_at_max_steps_and_steps_its_schedule_per_step(one_thread, monkeypatch):
     x, y = data()
     seen: list[int] = []
     lrs: list[float] = []
-    model = net()
 
     def loss(m, xb, yb, step):
         seen.append(step)
         return F.cross_entropy(m(xb), yb)
 
-    recipe = Recipe(max_epochs=1, max_steps=7, lr=0.1, batch_size=32, optimizer="sgd", interval="step", warmup=4)
-    place = FitPlace(CPU)
-    module_lrs = lrs
     original_step = torch.optim.SGD.step
 
     def step(self, *a, **k):
-        module_lrs.append(self.param_groups[0]["lr"])
+        lrs.append(self.param_groups[0]["lr"])
         return original_step(self, *a, **k)
 
-    torch.optim.SGD.step = step
-    try:
-        fit(place, model, x, y, recipe, 0, loss)
-    finally:
-        torch.optim.SGD.step = original_step
+    monkeypatch.setattr(torch.optim.SGD, "step", step)
+    recipe = Recipe(max_epochs=1, max_steps=7, lr=0.1, batch_size=32, optimizer="sgd", interval="step", warmup=4)
+    fit(FitPlace(CPU), net(), x, y, recipe, 0, loss)
     assert seen == list(range(7))  # 7 steps: one epoch (5 batches) and two of the next
     # warm-up from 0 over 4 steps, per step: 0, 0.025, 0.05, 0.075, then the cosine from 0.1
     assert lrs[:5] == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1])

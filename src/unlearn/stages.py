@@ -55,6 +55,21 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def resume_checkpoint(ckpt_dir: Path, recipe: Recipe, mid_epoch: bool = True) -> ModelCheckpoint | None:
+    """The resume point of a fit: one rolling ``last.ckpt`` (top-1 with no monitor keeps only the
+    newest, under a fixed name) written every tenth of the run, often enough to lose little and
+    rarely enough that writing optimiser state does not dominate small-model runs. A step-based
+    recipe saves every tenth of its steps, unless its loader cannot resume inside an epoch
+    (``mid_epoch=False``), and then it has none."""
+    if recipe.max_steps <= 0:
+        every = {"every_n_epochs": max(1, recipe.max_epochs // 10)}
+    elif mid_epoch:
+        every = {"every_n_train_steps": max(1, recipe.max_steps // 10)}
+    else:
+        return None
+    return ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False, **every)
+
+
 class StageRunner:
     def __init__(
         self,
@@ -158,15 +173,8 @@ class StageRunner:
         self.dm.batch_size = recipe.batch_size
         self.dm.use_stage(stage, proxy_seed)
 
-        ckpt_dir = directory / "checkpoints"
-        last = ckpt_dir / "last.ckpt"
-        # Resume points at every tenth of the run: often enough to lose little, rarely enough
-        # that writing optimizer state does not dominate small-model runs.
-        every = ({"every_n_epochs": max(1, recipe.max_epochs // 10)} if recipe.max_steps <= 0
-                 else {"every_n_train_steps": max(1, recipe.max_steps // 10)})
-        # One rolling file: top-1 with no monitor keeps only the newest, under a fixed name.
-        checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
-                                     enable_version_counter=False, **every)
+        last = directory / "checkpoints" / "last.ckpt"
+        checkpoint = resume_checkpoint(last.parent, recipe)
         view = self.logger.view(directory.parent.name)
         loggers = [CSVLogger(directory, name="logs", version="")] + ([view] if view is not None else [])
         trainer = L.Trainer(

@@ -28,7 +28,6 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
@@ -38,6 +37,7 @@ from unlearn.models.module import Recipe, make_optimizer
 from unlearn.models.schedule import make_scheduler
 from unlearn.progress import StageProgressBar
 from unlearn.runs import locked
+from unlearn.stages import resume_checkpoint
 
 log = logging.getLogger("unlearn")
 
@@ -205,12 +205,11 @@ def _fit_passes(place: FitPlace | None, net: nn.Module, passes: Sequence[Pass], 
     last = None
     if directory is not None:
         loggers.append(CSVLogger(directory, name="logs", version=""))
-        if resumable:
-            every = max(1, recipe.max_epochs // 10) if recipe.max_steps <= 0 else None
-            if every is not None:
-                callbacks.append(ModelCheckpoint(dirpath=directory / "checkpoints", filename="last", save_top_k=1,
-                                                 enable_version_counter=False, every_n_epochs=every))
-                last = directory / "checkpoints" / "last.ckpt"
+        # The rows of an epoch are drawn when it starts, so a fit resumes at epoch boundaries only.
+        checkpoint = resume_checkpoint(directory / "checkpoints", recipe, mid_epoch=False) if resumable else None
+        if checkpoint is not None:
+            callbacks.append(checkpoint)
+            last = directory / "checkpoints" / "last.ckpt"
     if place.view is not None:
         loggers.append(place.view)
     if place.trainer_kwargs.get("enable_progress_bar", True):
@@ -253,7 +252,7 @@ def fit_passes(place: FitPlace | None, net: nn.Module, passes: Sequence[Pass], r
     re-parametrised weights a checkpoint cannot restore into a fresh net) restarts a killed fit, and
     so does a step-based recipe (its resume point would fall inside an epoch). Two jobs of a sweep that make the same fit (same key) take turns: one resume point, one writer.
     """
-    directory = None if place is None or place.directory is None else place.directory
+    directory = place.directory if place is not None else None
     waited = time.perf_counter()
     with locked(directory) if directory is not None else contextlib.nullcontext():
         if place is not None:  # waiting for another job is not the method's time
