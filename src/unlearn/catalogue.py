@@ -8,6 +8,9 @@ module), so no import cycle closes through them.
 
 from __future__ import annotations
 
+from unlearn.condense.base import CONDENSERS
+from unlearn.registry import ARCHS, DATASETS, METHODS, Registry
+
 
 def load_all() -> None:
     # Importing the modules runs their @register decorators.
@@ -22,29 +25,22 @@ def load_all() -> None:
     import unlearn.models.dinov3  # noqa: F401
 
 
-def list_datasets() -> list[str]:
-    from unlearn.registry import DATASETS
-
+def _names(registry: Registry) -> list[str]:
     load_all()
-    return DATASETS.names()
+    return registry.names()
+
+
+def list_datasets() -> list[str]:
+    return _names(DATASETS)
 
 
 def list_archs() -> list[str]:
-    from unlearn.registry import ARCHS
-
-    load_all()
-    return ARCHS.names()
+    return _names(ARCHS)
 
 
 def list_methods() -> list[str]:
-    from unlearn.registry import METHODS
-
-    load_all()
-    return METHODS.names()
+    return _names(METHODS)
 
 
 def list_condensers() -> list[str]:
-    from unlearn.condense.base import CONDENSERS
-
-    load_all()
-    return CONDENSERS.names()
+    return _names(CONDENSERS)
