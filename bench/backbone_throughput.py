@@ -59,7 +59,7 @@ def measure(arch: str, accelerator: str, precision: str, batch: int, steps: int)
     net = build.net_builder(cfg, dm)()
     recipe = Recipe(max_epochs=-1, max_steps=steps, lr=1e-5, batch_size=batch, interval="step")
     dm.batch_size = recipe.batch_size
-    dm.use_stage("corrupted")
+    dm.use_split(dm.train)
     timer = StepTimer(skip=2)
     trainer = L.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=steps,
                         callbacks=[timer], logger=False, enable_checkpointing=False,

@@ -28,7 +28,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from unlearn.data.corruption import Symmetric
 from unlearn.data.datamodule import CorruptionDataModule
-from unlearn.data.sources import Digits
+from unlearn.data.digits import Digits
 from unlearn.eval.evalset import EvalSet
 from unlearn.models.module import ClassifierModule, Recipe, make_optimizer
 from unlearn.models.schedule import make_scheduler

@@ -60,7 +60,7 @@ def digits_pool():
 
     from unlearn.app.condense import normalised
     from unlearn.condense import Pool
-    from unlearn.data.sources import Digits
+    from unlearn.data.digits import Digits
 
     source = Digits()
     train, _ = source.load()

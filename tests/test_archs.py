@@ -7,7 +7,8 @@ import torch
 
 from conftest import TINY_ARCH_KWARGS
 from unlearn.errors import ConfigError, DataUnavailableError
-from unlearn.models import archs
+from unlearn.models.resnet import resnet18
+from unlearn.models.vit_b_16 import vit_b_16
 from unlearn.catalogue import list_archs, list_datasets, list_methods
 from unlearn.registry import ARCHS
 from unlearn.taskvec import vector_keys
@@ -51,7 +52,7 @@ def test_registries_list_what_exists():
 
 def test_unknown_weights_name_lists_the_allowed_ones():
     with pytest.raises(ConfigError, match=r"arch.weights='IMAGENET9'.*IMAGENET1K_V1"):
-        archs.resnet18((3, 32, 32), 10, weights="IMAGENET9")
+        resnet18((3, 32, 32), 10, weights="IMAGENET9")
 
 
 def test_pretrained_weights_offline_fail_with_one_clear_line(tmp_path, monkeypatch):
@@ -63,11 +64,11 @@ def test_pretrained_weights_offline_fail_with_one_clear_line(tmp_path, monkeypat
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(DataUnavailableError) as err:
-        archs.resnet18((3, 224, 224), 10, weights="IMAGENET1K_V1")
+        resnet18((3, 224, 224), 10, weights="IMAGENET1K_V1")
     msg = str(err.value)
     assert "\n" not in msg and "IMAGENET1K_V1" in msg and "https://" in msg and str(tmp_path) in msg
 
 
 def test_vit_rejects_sizes_that_do_not_tile():
     with pytest.raises(ConfigError, match="multiple of 16"):
-        archs.vit_b_16((3, 30, 30), 10)
+        vit_b_16((3, 30, 30), 10)

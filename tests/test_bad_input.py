@@ -128,7 +128,7 @@ def test_pretrained_weights_offline_fail_at_once(tmp_path, monkeypatch):
 
     from unlearn.errors import DataUnavailableError
     from unlearn.models import hub as probe
-    from unlearn.models.clip import clip
+    from unlearn.models.clip_vitb16 import clip_vitb16
 
     attempts = []
 
@@ -142,7 +142,7 @@ def test_pretrained_weights_offline_fail_at_once(tmp_path, monkeypatch):
     probe.offline_unless_reachable.cache_clear()
     try:
         with pytest.raises(DataUnavailableError, match="not in the local cache"):
-            clip((3, 224, 224), 10, class_names=[str(i) for i in range(10)], prompts="number",
+            clip_vitb16((3, 224, 224), 10, class_names=[str(i) for i in range(10)], prompts="number",
                  cache_dir=str(tmp_path / "empty_cache"))
         assert hub.HF_HUB_OFFLINE is True and hub.is_offline_mode()
         assert attempts == [("huggingface.co", 443)]  # one probe, then offline mode

@@ -9,7 +9,7 @@ from torch import nn
 from conftest import compose_cfg
 from unlearn.app.build import net_builder_for
 from unlearn.errors import ConfigError
-from unlearn.models.archs import cifar_resnet18, cifar_resnet50
+from unlearn.models.cifar_resnet import cifar_resnet18, cifar_resnet50
 from unlearn.registry import ARCHS
 
 BUILDERS = {"cifar_resnet18": (cifar_resnet18, 512), "cifar_resnet50": (cifar_resnet50, 2048)}

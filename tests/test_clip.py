@@ -20,7 +20,7 @@ from unlearn.app import build
 from unlearn.app.correct import run_correct
 from unlearn.errors import ConfigError, DataUnavailableError
 from unlearn.eval.evalset import normalised_features
-from unlearn.models.clip import clip
+from unlearn.models.clip_vitb16 import clip_vitb16
 from unlearn.models.prompts import TEMPLATES
 
 TINY_CFG = {
@@ -79,7 +79,7 @@ def test_zero_shot_head_is_the_normalised_mean_prompt_embedding(built):
 
 def test_cifar_classes_use_the_eighteen_templates():
     names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-    net = clip((3, 32, 32), 10, names, "cifar", pretrained=None, overrides=TINY_CFG)
+    net = clip_vitb16((3, 32, 32), 10, names, "cifar", pretrained=None, overrides=TINY_CFG)
     assert len(TEMPLATES["cifar"]) == 18 and net.head.weight.shape == (10, 32)
 
 
@@ -117,7 +117,7 @@ def test_features_feed_the_knn_estimator(built, tmp_path):
 
 def test_openai_weights_need_the_quickgelu_model():
     with pytest.raises(ConfigError, match="ViT-B-16-quickgelu"):
-        clip((3, 224, 224), 10, [str(i) for i in range(10)], "number", model="ViT-B-16", pretrained="openai")
+        clip_vitb16((3, 224, 224), 10, [str(i) for i in range(10)], "number", model="ViT-B-16", pretrained="openai")
 
 
 def test_missing_weights_offline_is_one_line(monkeypatch):
@@ -125,7 +125,7 @@ def test_missing_weights_offline_is_one_line(monkeypatch):
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(DataUnavailableError) as err:
-        clip((3, 224, 224), 10, [str(i) for i in range(10)], "number", model="RN50-quickgelu", pretrained="openai")
+        clip_vitb16((3, 224, 224), 10, [str(i) for i in range(10)], "number", model="RN50-quickgelu", pretrained="openai")
     message = str(err.value)
     assert "\n" not in message and "RN50-quickgelu/openai" in message and "arch.pretrained=null" in message
 

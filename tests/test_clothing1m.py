@@ -29,6 +29,7 @@ from unlearn.data.imageset import LazyImages
 from unlearn.errors import ConfigError, DataUnavailableError
 from unlearn.data.preprocess import Preprocess
 from unlearn.registry import DATASETS
+from unlearn.stage_table import stage_split
 
 from conftest import compose_cfg
 
@@ -213,33 +214,33 @@ def test_heldout_is_a_seeded_subset_of_val(release: Path) -> None:
 def test_real_noise_stage_sets(release: Path) -> None:
     dm = module(release, size=6)
     held = dm.heldout
-    corrupted = dm.stage_split("corrupted")
+    corrupted = stage_split(dm, "corrupted")
     assert torch.equal(corrupted.data.labels, dm.train.data.labels)
     assert torch.equal(corrupted.true_labels, corrupted.data.labels) and bool((corrupted.flags == CLEAN).all())
     for seed in (12, 10):
-        proxy = dm.stage_split("proxy", seed)
+        proxy = stage_split(dm, "proxy", seed)
         assert len(proxy.data) == len(held) == 6
         assert bool((proxy.data.labels != held.labels).all())  # 100% flipped, never to the true class
         assert torch.equal(proxy.true_labels, held.labels) and bool((proxy.flags == NOISY).all())
         assert _keys(proxy.data.images) == _keys(held.images)
-    assert not torch.equal(dm.stage_split("proxy", 12).data.labels, dm.stage_split("proxy", 10).data.labels)
-    cf = dm.stage_split("cf")
+    assert not torch.equal(stage_split(dm, "proxy", 12).data.labels, stage_split(dm, "proxy", 10).data.labels)
+    cf = stage_split(dm, "cf")
     assert torch.equal(cf.data.labels, held.labels) and bool((cf.flags == CLEAN).all())
     assert RealNoise.kind == "real" and not RealNoise.has_clean_train and Symmetric.has_clean_train
-    for ask in (lambda: dm.stage_split("oracle"), dm.train.only_corrupted):
+    for ask in (lambda: stage_split(dm, "oracle"), dm.train.only_corrupted):
         with pytest.raises(ConfigError) as err:
             ask()
         assert "\n" not in str(err.value) and "clothing1m has no clean training set" in str(err.value)
     with pytest.raises(ConfigError, match="there is no oracle"):
-        dm.use_stage("oracle")
+        dm.use_split(stage_split(dm, "oracle"))
 
 
 def test_datamodule_yields_resized_batches(release: Path) -> None:
     dm = module(release)
     assert dm.input_shape == (3, 32, 32)
-    batch = next(iter(dm.loader(dm.stage_split("corrupted"), train=True, batch_size=8)))
+    batch = next(iter(dm.loader(stage_split(dm, "corrupted"), train=True, batch_size=8)))
     assert batch["x"].shape == (8, 3, 32, 32) and batch["x"].dtype == torch.float32
-    for loader in (dm.test_dataloader(), dm.loader(dm.stage_split("proxy", 12))):
+    for loader in (dm.test_dataloader(), dm.loader(stage_split(dm, "proxy", 12))):
         x = next(iter(loader))["x"]
         assert x.shape[1:] == (3, 32, 32)
 

@@ -20,7 +20,7 @@ from unlearn.condense.dm import DistributionMatching
 from unlearn.condense.dsa import DSA
 from unlearn.condense.gm import GradientMatching
 from unlearn.condense.idm import ImprovedDistributionMatching
-from unlearn.data.sources import Digits
+from unlearn.data.digits import Digits
 from unlearn.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "condensation"

@@ -9,7 +9,8 @@ from conftest import compose_cfg
 from unlearn.app import build
 from unlearn.data.corruption import Symmetric
 from unlearn.data.datamodule import CorruptionDataModule
-from unlearn.data.sources import Digits
+from unlearn.data.digits import Digits
+from unlearn.stage_table import stage_split
 
 
 def _dm(**kwargs) -> CorruptionDataModule:
@@ -26,7 +27,7 @@ def test_train_size_subsets_the_train_split_only():
     counts = small.train.true_labels.bincount()
     assert ((counts - 500 * share).abs() < 1).all()  # stratified: every class in proportion
     assert abs(int(small.train.flags.ne(0).sum()) - 200) <= 1  # the corruption applies to the subset (40%)
-    assert len(small.stage_split("oracle").data) == int(small.train.flags.eq(0).sum())
+    assert len(stage_split(small, "oracle").data) == int(small.train.flags.eq(0).sum())
 
 
 def test_a_null_train_size_keeps_the_artifact_keys_of_whole_split_runs(tmp_path):

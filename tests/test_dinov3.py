@@ -15,7 +15,7 @@ from conftest import compose_cfg
 from unlearn.app import build
 from unlearn.app.correct import run_correct
 from unlearn.errors import ConfigError, DataUnavailableError
-from unlearn.models.dinov3 import MODEL_ID, dinov3
+from unlearn.models.dinov3_vitb16 import MODEL_ID, dinov3_vitb16
 from unlearn.taskvec import task_vector, vector_keys
 
 TINY_CONFIG = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -31,7 +31,7 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def _tiny(num_classes: int = 10):
     torch.manual_seed(0)
-    return dinov3((3, 32, 32), num_classes, pretrained=False, config_overrides=TINY_CONFIG)
+    return dinov3_vitb16((3, 32, 32), num_classes, pretrained=False, config_overrides=TINY_CONFIG)
 
 
 def test_head_and_backbone_are_trainable_and_in_the_task_vector():
@@ -105,7 +105,7 @@ def test_pretrained_offline_fails_with_one_line_naming_the_model(tmp_path, monke
     monkeypatch.chdir(tmp_path)  # no .env with a token
     monkeypatch.delenv("UNLEARN_ROOT", raising=False)
     with pytest.raises(DataUnavailableError) as err:
-        dinov3((3, 224, 224), 10)
+        dinov3_vitb16((3, 224, 224), 10)
     msg = str(err.value)
     assert "\n" not in msg and MODEL_ID in msg and "HF_TOKEN" in msg and "arch.net.pretrained=false" in msg
     assert str(tmp_path / "hub") in msg
@@ -117,7 +117,7 @@ def test_pretrained_loads_through_automodel_in_float32(tmp_path, monkeypatch):
     torch.manual_seed(0)
     saved = DINOv3ViTModel(DINOv3ViTConfig(**TINY_CONFIG, image_size=32)).eval()
     saved.to(torch.bfloat16).save_pretrained(tmp_path / "tiny")
-    net = dinov3((3, 32, 32), 5, model_id=str(tmp_path / "tiny"), config_overrides={"drop_path_rate": 0.1}).eval()
+    net = dinov3_vitb16((3, 32, 32), 5, model_id=str(tmp_path / "tiny"), config_overrides={"drop_path_rate": 0.1}).eval()
     assert all(p.dtype == torch.float32 for p in net.parameters())
     assert net.backbone.model.config.drop_path_rate == 0.1
     x = torch.randn(2, 3, 32, 32)
@@ -128,14 +128,14 @@ def test_pretrained_loads_through_automodel_in_float32(tmp_path, monkeypatch):
 
 def test_unknown_config_override_names_the_key():
     with pytest.raises(ConfigError, match=r"config_overrides\.hidden_dim.*hidden_size"):
-        dinov3((3, 32, 32), 10, pretrained=False, config_overrides={"hidden_dim": 32})
+        dinov3_vitb16((3, 32, 32), 10, pretrained=False, config_overrides={"hidden_dim": 32})
 
 
 def test_non_square_or_grey_inputs_are_rejected():
     with pytest.raises(ConfigError, match="3 x S x S"):
-        dinov3((1, 32, 32), 10, pretrained=False, config_overrides=TINY_CONFIG)
+        dinov3_vitb16((1, 32, 32), 10, pretrained=False, config_overrides=TINY_CONFIG)
     with pytest.raises(ConfigError, match="multiple of 16"):
-        dinov3((3, 40, 40), 10, pretrained=False, config_overrides=TINY_CONFIG)
+        dinov3_vitb16((3, 40, 40), 10, pretrained=False, config_overrides=TINY_CONFIG)
 
 
 def test_arch_selects_the_paper_recipes(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from conftest import CONF, compose_cfg, run_cli
 from unlearn.app.correct import run_correct
 from unlearn.app.train import run_train
+from unlearn.errors import ConfigError
 
 TRAIN_TINY = ["arch=mlp", "arch.net.hidden=[32]", "stages.corrupted.max_epochs=3", "stages.proxy.max_epochs=2",
               "stages.cf.max_epochs=2", "corruption.proxy_seeds=[12]"]
@@ -23,6 +24,15 @@ def test_train_py_stages_reuse_the_corrupted_model(tmp_path):
     metrics, _ = run_train(compose_cfg("train", tmp_path, [*TRAIN_TINY, "stage=proxy", "proxy_seeds=[12,10]"], "px"))
     assert {"proxy_12_test_acc", "proxy_10_test_acc"} <= set(metrics)
     assert json.loads((tmp_path / "runs" / "px" / "metrics.json").read_text())["proxy_10_reused"] == 0.0
+
+
+def test_train_py_original_trains_the_clean_model_and_refuses_a_proxy(tmp_path):
+    """corruption=none has no proxy seeds: train.py's original stage still composes and trains."""
+    clean = ["arch=mlp", "arch.net.hidden=[64]", "stages.corrupted.max_epochs=15", "corruption=none"]
+    metrics, _ = run_train(compose_cfg("train", tmp_path, [*clean, "stage=original"], "orig"))
+    assert metrics["corrupted_reused"] == 0.0 and metrics["corrupted_test_acc"] > 0.5
+    with pytest.raises(ConfigError, match="stage='proxy'.*a clean model has no proxy"):
+        run_train(compose_cfg("train", tmp_path, [*clean, "stage=proxy"], "px"))
 
 
 def test_wandb_is_the_default_logger_and_runs_offline(tmp_path, monkeypatch):

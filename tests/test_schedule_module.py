@@ -54,7 +54,7 @@ def test_recipe_validates():
 
 
 def test_module_accumulates_epoch_metrics():
-    from unlearn.models.archs import mlp
+    from unlearn.models.mlp import mlp
     from unlearn.models.module import ClassifierModule
 
     module = ClassifierModule(mlp((1, 2, 2), 3, hidden=(4,)), 3, Recipe())

@@ -24,10 +24,11 @@ from unlearn.data.corruption import (
 )
 from unlearn.data.datamodule import CorruptionDataModule
 from unlearn.data.imageset import ImageSet
-from unlearn.data.sources import Digits
+from unlearn.data.digits import Digits
 from unlearn.data.splits import stratified_split
 from unlearn.data.trigger import stamp, trigger_mask
 from unlearn.errors import ConfigError
+from unlearn.stage_table import stage_split
 
 
 def make_set(labels: list[int] | torch.Tensor, h: int = 8, w: int = 8, c: int = 1, seed: int = 0) -> ImageSet:
@@ -373,21 +374,21 @@ def test_digits_split_sizes(digits) -> None:  # noqa: ANN001
 def test_symmetric_stage_sets(digits) -> None:  # noqa: ANN001
     dm = module(Symmetric(rate=0.2, seed=8), digits)
     train, held = expected_split(digits)
-    corrupted = dm.stage_split("corrupted")
+    corrupted = stage_split(dm, "corrupted")
     assert int((corrupted.flags == NOISY).sum()) == math.floor(0.2 * len(train)) == 244
     assert torch.equal(corrupted.true_labels, train.labels)
     for seed in (12, 10):
-        proxy = dm.stage_split("proxy", seed)
+        proxy = stage_split(dm, "proxy", seed)
         assert len(proxy.data) == len(held) == 130
         assert torch.equal(proxy.data.images, held.images)
         assert torch.equal(proxy.true_labels, held.labels)
         assert bool((proxy.data.labels != held.labels).all())
         assert bool((proxy.flags == NOISY).all())
-    assert not torch.equal(dm.stage_split("proxy", 12).data.labels, dm.stage_split("proxy", 10).data.labels)
+    assert not torch.equal(stage_split(dm, "proxy", 12).data.labels, stage_split(dm, "proxy", 10).data.labels)
     with pytest.raises(ValueError, match="proxy seed"):
-        dm.stage_split("proxy")
+        stage_split(dm, "proxy")
     check_oracle(dm)
-    cf = dm.stage_split("cf")
+    cf = stage_split(dm, "cf")
     assert torch.equal(cf.data.labels, held.labels) and bool((cf.flags == CLEAN).all())
     check_test_clean(dm, digits)
 
@@ -398,16 +399,16 @@ def test_asymmetric_stage_sets(digits) -> None:  # noqa: ANN001
     mapping = ASYMMETRIC_MAPS["digits"]
     sources = torch.tensor(sorted(mapping))
     is_src = torch.isin(held.labels, sources)
-    proxy = dm.stage_split("proxy", 12)
+    proxy = stage_split(dm, "proxy", 12)
     assert len(proxy.data) == int(is_src.sum()) == 65  # 13 per class x 5 source classes
     assert torch.equal(proxy.data.images, held.images[is_src])
     assert torch.equal(proxy.true_labels, held.labels[is_src])
     assert proxy.data.labels.tolist() == [mapping[int(y)] for y in held.labels[is_src]]
-    cf = dm.stage_split("cf")
+    cf = stage_split(dm, "cf")
     assert torch.equal(cf.data.images, held.images[is_src])
     assert torch.equal(cf.data.labels, held.labels[is_src])
     assert bool((cf.flags == CLEAN).all())
-    corrupted = dm.stage_split("corrupted")
+    corrupted = stage_split(dm, "corrupted")
     counts = torch.bincount(train.labels, minlength=10)
     assert int((corrupted.flags == NOISY).sum()) == sum(math.floor(0.4 * int(counts[s])) for s in mapping)
     check_oracle(dm)
@@ -420,7 +421,7 @@ def test_poison_stage_sets(digits) -> None:  # noqa: ANN001
     train, held = expected_split(digits)
     mask = trigger_mask(8, 8, 0.03, 0)
     non_target = held.labels != 0
-    proxy = dm.stage_split("proxy", 10)
+    proxy = stage_split(dm, "proxy", 10)
     assert len(proxy.data) == int(non_target.sum()) == 117
     assert torch.equal(proxy.true_labels, held.labels[non_target])
     assert bool((proxy.data.labels == 0).all()) and bool((proxy.flags == POISONED).all())
@@ -428,12 +429,12 @@ def test_poison_stage_sets(digits) -> None:  # noqa: ANN001
     # The ASR view of the held-out set is the same set of triggered images.
     view = dm.triggered("proxy")
     assert torch.equal(view.data.images, proxy.data.images) and torch.equal(view.data.labels, proxy.data.labels)
-    corrupted = dm.stage_split("corrupted")
+    corrupted = stage_split(dm, "corrupted")
     assert int((corrupted.flags == POISONED).sum()) == round(0.1 * len(train)) == 122
     assert torch.equal(dm.triggered("train").flags, corrupted.flags[corrupted.flags != CLEAN])
     test_view = dm.triggered("test")
     assert len(test_view.data) == int((dm.test.labels != 0).sum())
-    cf = dm.stage_split("cf")  # clean held-out, target class included
+    cf = stage_split(dm, "cf")  # clean held-out, target class included
     assert torch.equal(cf.data.images, held.images) and torch.equal(cf.data.labels, held.labels)
     oracle = check_oracle(dm)
     assert int((oracle.data.labels == 0).sum()) == int((train.labels == 0).sum())  # target class kept
@@ -441,9 +442,9 @@ def test_poison_stage_sets(digits) -> None:  # noqa: ANN001
 
 
 def check_oracle(dm: CorruptionDataModule) -> Corrupted:
-    corrupted = dm.stage_split("corrupted")
+    corrupted = stage_split(dm, "corrupted")
     clean_idx = corrupted.flags == CLEAN
-    oracle = dm.stage_split("oracle")
+    oracle = stage_split(dm, "oracle")
     assert len(oracle.data) == int(clean_idx.sum()) < len(corrupted.data)
     assert torch.equal(oracle.data.images, corrupted.data.images[clean_idx])
     assert torch.equal(oracle.data.labels, corrupted.true_labels[clean_idx])
@@ -461,10 +462,10 @@ def check_test_clean(dm: CorruptionDataModule, digits_data: tuple[ImageSet, Imag
 
 def test_no_corruption_has_no_proxy(digits) -> None:  # noqa: ANN001
     dm = module(NoCorruption(), digits)
-    assert bool((dm.stage_split("corrupted").flags == CLEAN).all())
+    assert bool((stage_split(dm, "corrupted").flags == CLEAN).all())
     with pytest.raises(ConfigError):
-        dm.stage_split("proxy", 12)
+        stage_split(dm, "proxy", 12)
     with pytest.raises(ConfigError, match="stage"):
-        dm.stage_split("mix")
+        stage_split(dm, "mix")
     with pytest.raises(ValueError, match="poison"):
         dm.triggered("proxy")

@@ -76,6 +76,32 @@ def test_keys_separate_configs_and_share_identical_ones(tmp_path):
     assert r1.key("oracle") != r2.key("oracle")
 
 
+def test_keys_name_the_code_by_name_not_by_where_it_lives(tmp_path):
+    """Moving a builder to another module must not retrain every cached model."""
+    runner, _ = make_runner(tmp_path)
+    moved, _ = make_runner(tmp_path)
+    moved.key_material["arch"]["net"]["_target_"] = "somewhere.else.mlp"
+    renamed, _ = make_runner(tmp_path)
+    renamed.key_material["arch"]["net"]["_target_"] = "unlearn.models.mlp.fc1"
+    assert runner.key("corrupted") == moved.key("corrupted") != renamed.key("corrupted")
+
+
+def test_the_stage_table_gives_each_stage_its_split_parent_and_key(tmp_path):
+    from unlearn.stage_table import STAGES, stage_split
+
+    runner, _ = make_runner(tmp_path)
+    dm = runner.dm
+    dm.shadow_count, dm.forget_index = 2, torch.arange(0, len(dm.train.data), 10)
+    sizes = {s: len(stage_split(dm, s, 12 if s == "proxy" else 0 if s == "shadow" else None).data) for s in STAGES}
+    assert sizes["corrupted"] == len(dm.train.data) > sizes["oracle"] == int(dm.train.flags.eq(0).sum())
+    assert sizes["retain"] == len(dm.train.data) - len(dm.forget_rows()) and sizes["cf"] == len(dm.heldout)
+    assert sizes["shadow"] == int(dm.shadow_members()[0].sum()) and abs(sizes["shadow"] - len(dm.train.data) / 2) < 10
+    keys = {runner.key(s, 12 if s == "proxy" else 0 if s == "shadow" else None) for s in STAGES}
+    assert len(keys) == len(STAGES)  # every stage its own key
+    with pytest.raises(ConfigError, match="stage='mix'"):
+        runner.key("mix")
+
+
 def test_corrupted_and_oracle_share_initial_weights(tmp_path):
     runner, make = make_runner(tmp_path, ["stages.corrupted.max_epochs=1"])
     L.seed_everything(runner.seed, verbose=False)

@@ -23,7 +23,7 @@ from unlearn.eval.trajectory import (
     procrustes_align,
     subsample,
 )
-from unlearn.models.archs import mlp
+from unlearn.models.mlp import mlp
 
 ALPHAS = [float(a) for a in np.linspace(0.0, -2.0, 7)]
 

@@ -25,7 +25,8 @@ from unlearn.methods.ntk import NTK
 from unlearn.methods.l1_sparse import L1Sparse, l1_norm, l1_weight
 from unlearn.methods.prune import Prune, prunable, prune_epochs, prune_rate
 from unlearn.methods.ssd import SSD, dampen, importances
-from unlearn.models.archs import mlp, small_cnn
+from unlearn.models.mlp import mlp
+from unlearn.models.small_cnn import small_cnn
 
 slow = pytest.mark.slow
 SMALL = ["arch.net.hidden=64", "stages.corrupted.max_epochs=15", "stages.corrupted.lr=3e-3"]

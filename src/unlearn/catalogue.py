@@ -1,5 +1,5 @@
-"""What exists: every registered dataset, arch, method and condenser, by importing the modules that
-register them.
+"""What exists: every registered dataset, arch, method, corruption, forget request and condenser, by
+importing the modules that register them.
 
 Kept apart from ``registry.py`` on purpose: the registries sit at the bottom of the import graph
 (every registering module imports them), the catalogue at the top (it imports every registering
@@ -8,21 +8,19 @@ module), so no import cycle closes through them.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from unlearn.condense.base import CONDENSERS
-from unlearn.registry import ARCHS, DATASETS, METHODS, Registry
+from unlearn.registry import ARCHS, CORRUPTIONS, DATASETS, FORGETS, METHODS, Registry
 
 
 def load_all() -> None:
-    # Importing the modules runs their @register decorators.
-    import unlearn.condense  # noqa: F401
-    import unlearn.data.cinic10  # noqa: F401
-    import unlearn.data.clothing1m  # noqa: F401
-    import unlearn.data.fashion_mnist  # noqa: F401
-    import unlearn.data.sources  # noqa: F401
-    import unlearn.methods  # noqa: F401
-    import unlearn.models.archs  # noqa: F401
-    import unlearn.models.clip  # noqa: F401
-    import unlearn.models.dinov3  # noqa: F401
+    """Import every module of the packages whose modules register options (their decorators run on
+    import), so a new module is listed without anybody adding it to a list here."""
+    for package in ("unlearn.data", "unlearn.models", "unlearn.methods", "unlearn.condense"):
+        for info in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
+            importlib.import_module(info.name)
 
 
 def _names(registry: Registry) -> list[str]:
@@ -44,3 +42,11 @@ def list_methods() -> list[str]:
 
 def list_condensers() -> list[str]:
     return _names(CONDENSERS)
+
+
+def list_corruptions() -> list[str]:
+    return _names(CORRUPTIONS)
+
+
+def list_forgets() -> list[str]:
+    return _names(FORGETS)

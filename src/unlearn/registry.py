@@ -21,11 +21,14 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, *names: str) -> Callable[[T], T]:
+        """Several names for one object when the options are one class with a flag (``forget=random1``,
+        ``random10``, ...): each config name is still a registry name."""
         def deco(obj: T) -> T:
-            if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} registered twice")
-            self._items[name] = obj
+            for name in names:
+                if name in self._items:
+                    raise ValueError(f"{self.kind} {name!r} registered twice")
+                self._items[name] = obj
             return obj
 
         return deco
@@ -45,3 +48,5 @@ class Registry(Generic[T]):
 DATASETS: Registry = Registry("dataset")
 ARCHS: Registry = Registry("arch")
 METHODS: Registry = Registry("method")
+CORRUPTIONS: Registry = Registry("corruption")
+FORGETS: Registry = Registry("forget")

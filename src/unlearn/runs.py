@@ -25,10 +25,17 @@ LOCK_NAME = ".lock"
 
 def _strip(obj: Any) -> Any:
     if isinstance(obj, Mapping):
-        return {str(k): _strip(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0])) if k not in VOLATILE_KEYS}
+        return {str(k): _target_name(v) if k == "_target_" else _strip(v)
+                for k, v in sorted(obj.items(), key=lambda kv: str(kv[0])) if k not in VOLATILE_KEYS}
     if isinstance(obj, (list, tuple)):
         return [_strip(v) for v in obj]
     return obj
+
+
+def _target_name(target: Any) -> Any:
+    """A ``_target_`` enters a key by its class or function name, not the module path: where the code
+    lives says nothing about the weights it makes, and moving a module must not retrain every model."""
+    return target.rpartition(".")[2] if isinstance(target, str) else target
 
 
 def cache_key(material: Mapping[str, Any]) -> str:

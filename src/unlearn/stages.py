@@ -24,16 +24,14 @@ from lightning.pytorch.loggers import CSVLogger
 from unlearn.checkpoints import load_state, save_model
 from unlearn.cuda_probe import cheap_on_cpu
 from unlearn.dist import is_global_zero
-from unlearn.data.datamodule import STAGES, CorruptionDataModule
+from unlearn.data.datamodule import CorruptionDataModule
 from unlearn.errors import bad_value
 from unlearn.models.classifier import Classifier
 from unlearn.models.module import ClassifierModule, Recipe
 from unlearn.progress import StageProgressBar, stage_label
 from unlearn.runs import cache_key, locked, write_json
+from unlearn.stage_table import stage as stage_spec, stage_split
 from unlearn.stage_logger import JobLogger
-
-# Stages fine-tuned from the corrupted model rather than trained from the initial weights.
-FROM_CORRUPTED = ("cf", "proxy")
 
 
 @dataclass
@@ -98,27 +96,19 @@ class StageRunner:
         self.callbacks = list(callbacks or [])
 
     def key(self, stage: str, proxy_seed: int | None = None) -> str:
-        if stage not in STAGES:
-            raise bad_value("stage", stage, STAGES)
+        spec = stage_spec(stage)
         if stage in self.external:
             return cache_key({"external_sha256": _sha256(self.external[stage])})
         recipe = asdict(self.recipes[stage])
         if recipe["warmup_offset"] == 0:  # added later: keys of recipes that leave it unset stay as they were
             del recipe["warmup_offset"]
         material: dict[str, Any] = {**self.key_material, "stage": stage, "seed": self.seed, "recipe": recipe}
-        if stage in FROM_CORRUPTED:
-            material["parent"] = self.key("corrupted")
-        if stage == "proxy":
-            material["proxy_seed"] = int(proxy_seed)  # type: ignore[arg-type]
-        if stage == "oracle":
-            material["oracle_of"] = self.key("corrupted")  # the oracle trains on *this* split's clean part
-        if stage == "shadow":  # LiRA's shadow models: which of how many halves of the train split
-            material["shadow"] = [int(proxy_seed), self.dm.shadow_count]  # type: ignore[arg-type]
-            material["shadow_of"] = self.key("corrupted")
-        if stage == "retain":  # the retrain: whatever the request, keyed by exactly which rows it drops
-            rows = self.dm.forget_rows()
-            material["forget_rows"] = hashlib.sha256(rows.numpy().astype("int64").tobytes()).hexdigest()
-            material["retain_of"] = self.key("corrupted")
+        if spec.parent is not None:
+            material["parent"] = self.key(spec.parent)
+        if spec.of_corrupted is not None:
+            material[spec.of_corrupted] = self.key("corrupted")
+        if spec.key is not None:
+            material.update(spec.key(self.dm, proxy_seed))
         return cache_key(material)
 
     def _progress(self, stage: str, proxy_seed: int | None) -> list[L.Callback]:
@@ -148,7 +138,8 @@ class StageRunner:
             return StageResult(stage, load_state(path, self.build_net()), path.parent, float("nan"), True)
         directory = self.directory(stage, proxy_seed)
         # Resolve the parent before taking this stage's lock (never hold two locks at once).
-        parent = self.get("corrupted") if stage in FROM_CORRUPTED else None
+        parent_name = stage_spec(stage).parent
+        parent = self.get(parent_name) if parent_name is not None else None
         # Only rank 0 locks: it holds the lock inside fit() while the other ranks join it.
         with locked(directory) if is_global_zero() else contextlib.nullcontext():
             weights = directory / "model.safetensors"
@@ -163,7 +154,7 @@ class StageRunner:
         recipe = self.recipes[stage]
         # Same seed for every from-scratch stage: corrupted and oracle share their initial weights.
         # Shadow models (LiRA) differ from each other in initialisation and batch order, not only in data.
-        L.seed_everything(self.seed + (1 + int(proxy_seed) if stage == "shadow" else 0),  # type: ignore[arg-type]
+        L.seed_everything(self.seed + (1 + int(proxy_seed) if stage_spec(stage).own_init else 0),  # type: ignore[arg-type]
                           workers=True, verbose=False)
         net = self.build_net()
         if parent is not None:
@@ -171,7 +162,8 @@ class StageRunner:
             L.seed_everything(self.seed + 1 + (proxy_seed or 0), workers=True, verbose=False)
         module = ClassifierModule(net, self.dm.num_classes, recipe)
         self.dm.batch_size = recipe.batch_size
-        self.dm.use_stage(stage, proxy_seed)
+        split = stage_split(self.dm, stage, proxy_seed)
+        self.dm.use_split(split)
 
         last = directory / "checkpoints" / "last.ckpt"
         checkpoint = resume_checkpoint(last.parent, recipe)
@@ -200,7 +192,7 @@ class StageRunner:
             # stage.json first, weights last: the weights file is the 'done' marker.
             write_json(directory / "stage.json", {
                 "stage": stage, "proxy_seed": proxy_seed, "seconds": seconds, "resumed": resumed,
-                "recipe": asdict(recipe), "train_size": len(self.dm.stage_split(stage, proxy_seed).data),
+                "recipe": asdict(recipe), "train_size": len(split.data),
                 "final_metrics": metrics, "key_material": self.key_material,
             })
             save_model(directory / "model.safetensors", net, {"stage": stage, "key": directory.name})

@@ -25,7 +25,8 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 from unlearn.checkpoints import load_state
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corruption, Poison
-from unlearn.data.datamodule import STAGES, CorruptionDataModule
+from unlearn.data.datamodule import CorruptionDataModule
+from unlearn.stage_table import STAGES
 from unlearn.errors import ConfigError, UnlearnError, bad_value, one_line
 from unlearn.models.classifier import Classifier
 from unlearn.models.module import Recipe

@@ -35,7 +35,8 @@ import torch
 
 from unlearn.data.imageset import ImageSet, decode_rgb
 from unlearn.data.fetching import fetching
-from unlearn.data.sources import CIFAR10, FileSource
+from unlearn.data.cifar10 import CIFAR10
+from unlearn.data.sources import FileSource
 from unlearn.errors import DataUnavailableError, one_line
 from unlearn.registry import DATASETS
 

@@ -1,9 +1,10 @@
 """The LightningDataModule every stage trains through: one source, one split, one corruption.
 
-Which subset a stage trains on follows spec 1.7 (``stage_split``): the corrupted train
-split, its clean part (oracle), the clean held-out set (CF), or a 100%-corrupted copy of
-the held-out set (proxy, per seed). ``use_stage`` points ``train_dataloader`` at one of
-them so ``trainer.fit(module, datamodule=dm)`` stays the single training path.
+It offers the splits of spec 1.7 (the corrupted train split, its clean part, the clean held-out
+set for CF, 100%-corrupted copies of the held-out set for the proxies, a forget request's retain
+set, LiRA's shadow halves); which stage trains on which is ``unlearn.stage_table``'s business.
+``use_split`` points ``train_dataloader`` at one of them so ``trainer.fit(module, datamodule=dm)``
+stays the single training path.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from unlearn.data.splits import balanced_halves, stratified_split, stratified_su
 from unlearn.data.transforms import build_transform, model_transform
 from unlearn.errors import ConfigError, bad_value
 from unlearn.data.preprocess import Preprocess
-
-STAGES = ("corrupted", "oracle", "cf", "proxy", "retain", "shadow")
 
 
 class CorruptionDataModule(L.LightningDataModule):
@@ -61,8 +60,8 @@ class CorruptionDataModule(L.LightningDataModule):
         self.image_size = image_size
         # A pretrained arch's own pipeline (CLIP, DINOv3); None = the dataset's statistics.
         self.preprocess = preprocess
-        self.stage = "corrupted"
-        self.proxy_seed: int | None = None
+        # What train_dataloader serves (use_split); None: the corrupted train split.
+        self.fit_split: Corrupted | None = None
         # Positions in ``train`` a forget request names (correct.py forget=...); None: no request.
         self.forget_index: torch.Tensor | None = None
         # Shadow models of the LiRA attack (correct.py unlearn.shadows=S): each trains on a seeded
@@ -140,25 +139,17 @@ class CorruptionDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         _ = self.train
 
-    # -- stage subsets ---------------------------------------------------------------
-    def stage_split(self, stage: str, seed: int | None = None) -> Corrupted:
-        if stage == "corrupted":
-            return self.train
-        if stage == "oracle":
-            return self.train.only_clean()
-        if stage == "cf":
-            return self.corruption.cf_set(self.heldout, self.num_classes, self.name)
-        if stage == "proxy":
-            if seed is None:
-                raise ValueError("the proxy stage needs a proxy seed")
-            return self.corruption.proxy(self.heldout, self.num_classes, self.name, int(seed))
-        if stage == "retain":
-            return self.retain_split()
-        if stage == "shadow":
-            if seed is None or not 0 <= int(seed) < self.shadow_count:
-                raise ValueError(f"shadow model {seed} of {self.shadow_count}")
-            return self.train.subset(self.shadow_members()[int(seed)].nonzero().squeeze(1))
-        raise bad_value("stage", stage, STAGES)
+    # -- training splits (unlearn.stage_table says which stage trains on which) -----------
+    def cf_split(self) -> Corrupted:
+        return self.corruption.cf_set(self.heldout, self.num_classes, self.name)
+
+    def proxy_split(self, seed: int) -> Corrupted:
+        return self.corruption.proxy(self.heldout, self.num_classes, self.name, int(seed))
+
+    def shadow_split(self, index: int) -> Corrupted:
+        if not 0 <= int(index) < self.shadow_count:
+            raise ValueError(f"shadow model {index} of {self.shadow_count}")
+        return self.train.subset(self.shadow_members()[int(index)].nonzero().squeeze(1))
 
     def shadow_members(self) -> torch.Tensor:
         """``[shadow_count, len(train)]``: which train rows each shadow model trains on."""
@@ -192,9 +183,8 @@ class CorruptionDataModule(L.LightningDataModule):
         evaluation, unseen = stratified_split(self.test.labels, unseen_fraction, self.seed)
         return clean(self.test.subset(unseen)), clean(self.test.subset(evaluation))
 
-    def use_stage(self, stage: str, seed: int | None = None) -> CorruptionDataModule:
-        self.stage_split(stage, seed)  # validate now, not inside the trainer
-        self.stage, self.proxy_seed = stage, seed
+    def use_split(self, split: Corrupted) -> CorruptionDataModule:
+        self.fit_split = split
         return self
 
     # -- views for evaluation --------------------------------------------------------
@@ -242,7 +232,7 @@ class CorruptionDataModule(L.LightningDataModule):
         if self.batch_size % world:
             raise bad_value("batch_size", self.batch_size,
                             f"a multiple of the {world} devices (it is the global batch, split across them)")
-        split = self.stage_split(self.stage, self.proxy_seed)
+        split = self.fit_split if self.fit_split is not None else self.train
         return self.loader(split, train=True, batch_size=self.batch_size // world, rank=rank, world=world)
 
     def test_dataloader(self) -> DataLoader:

@@ -1,4 +1,6 @@
-"""CIFAR-style ResNet-18 / ResNet-50 of the Blend / A-AMU paper (spec blend_aamu 2, S10).
+"""``arch=cifar_resnet18 | cifar_resnet50 | cifar_resnet18_bn | cifar_resnet50_bn``: the CIFAR-style
+ResNet-18 / ResNet-50 of the Blend / A-AMU paper (spec blend_aamu 2, S10). One module for four
+options because they are one builder with a depth flag and a norm flag.
 
 Unlike torchvision's ImageNet ResNets: a 3x3 stride-1 stem with no max-pool, so a 32x32
 image keeps its resolution into stage 1 (stages 64/128/256/512 at 32/16/8/4 pixels); then a
@@ -26,6 +28,7 @@ from unlearn.errors import bad_value
 from unlearn.models.classifier import Classifier
 from unlearn.registry import ARCHS
 
+OPTIONS = ("cifar_resnet18", "cifar_resnet50", "cifar_resnet18_bn", "cifar_resnet50_bn")
 NORMS = ("instance", "batch")
 STAGE_WIDTHS = (64, 128, 256, 512)
 

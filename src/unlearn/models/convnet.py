@@ -1,4 +1,4 @@
-"""The ConvNet of the dataset-condensation literature (DC/DM/IDM, and Blend's embedder).
+"""``arch=convnet``: the ConvNet of the dataset-condensation literature (DC/DM/IDM, and Blend's embedder).
 
 ``depth`` blocks of conv3x3 -> instance norm (GroupNorm with one group per channel, affine) ->
 ReLU -> 2x2 average pool; the flattened output is the embedding. Instance norm, not BatchNorm,

@@ -1,4 +1,4 @@
-"""DINOv3 ViT-B/16 from transformers with a trainable linear head (CUTS spec 2.3).
+"""``arch=dinov3_vitb16``: DINOv3 ViT-B/16 from transformers with a trainable linear head (CUTS spec 2.3).
 
 The reference fine-tunes the whole HF model and classifies its CLS token with a freshly
 initialised ``Linear(hidden, K)``; the head is trained too, so it is part of the task
@@ -87,7 +87,7 @@ def _from_hub(model_id: str, overrides: dict[str, Any]) -> nn.Module:
 
 
 @ARCHS.register("dinov3_vitb16")
-def dinov3(
+def dinov3_vitb16(
     input_shape: Sequence[int],
     num_classes: int,
     model_id: str = MODEL_ID,

@@ -1,4 +1,4 @@
-"""CLIP image encoders with frozen zero-shot text heads, through open_clip (spec 2.2).
+"""``arch=clip_vitb16`` (and any other open_clip model by ``arch.model=``): CLIP image encoders with frozen zero-shot text heads, through open_clip (spec 2.2).
 
 The text tower is used once, to turn the dataset's class names and prompt templates into
 a linear head (normalised mean text embedding per class, times the model's logit scale),
@@ -99,7 +99,7 @@ def _text_head(clip: nn.Module, model: str, class_names: Sequence[str], prompts:
 
 
 @ARCHS.register("clip_vitb16")
-def clip(
+def clip_vitb16(
     input_shape: Sequence[int],
     num_classes: int,
     class_names: Sequence[str],

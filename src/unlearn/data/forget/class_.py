@@ -1,58 +1,24 @@
-"""Forget requests: which training images a user asks the model (or a condensed set) to drop.
+"""``forget=class | classes123``: every image of whole classes (the module takes PEP 8's trailing
+underscore because ``class`` is a keyword).
 
-A request names positions in the source's train split, drawn from a seeded generator of its
-own, so the same request comes back for every method and condensation run that shares the
-config (the reference drew them unseeded: spec blend_aamu S10).
+One module for two options because they are one class with a flag (``classes``: drawn or listed).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
+from unlearn.data.forget.base import ForgetRequest
 from unlearn.errors import bad_value
+from unlearn.registry import FORGETS
+
+OPTIONS = ("class", "classes123")
 
 
-class ForgetRequest(ABC):
-    name: str = ""
-
-    @abstractmethod
-    def select(self, labels: Tensor, num_classes: int) -> Tensor:
-        """Sorted train-split indices to forget."""
-
-    def describe(self) -> str:
-        return self.name
-
-
-class NoForget(ForgetRequest):
-    """Nothing to forget: condensation of the whole set."""
-
-    name = "none"
-
-    def select(self, labels: Tensor, num_classes: int) -> Tensor:
-        return torch.zeros(0, dtype=torch.long)
-
-
-class RandomForget(ForgetRequest):
-    """A uniform random ``fraction`` of the training set (spec 1: 10% main; 0.1%, 1%, 50% too)."""
-
-    def __init__(self, fraction: float, seed: int = 0) -> None:
-        if not 0.0 < float(fraction) < 1.0:
-            raise bad_value("forget.fraction", fraction, "a fraction strictly between 0 and 1")
-        self.fraction = float(fraction)
-        self.seed = int(seed)
-        self.name = f"random{self.fraction * 100:g}"
-
-    def select(self, labels: Tensor, num_classes: int) -> Tensor:
-        n = labels.numel()
-        count = max(1, round(self.fraction * n))
-        gen = torch.Generator().manual_seed(self.seed)
-        return torch.randperm(n, generator=gen)[:count].sort().values
-
-
+@FORGETS.register(*OPTIONS)
 class ClassForget(ForgetRequest):
     """Every image of whole classes: the listed ``classes``, or ``count`` classes drawn with ``seed``."""
 
