@@ -17,6 +17,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path)
     parser.add_argument("--title", default="")
+    parser.add_argument("--wandb", action="store_true", help="also log the table and figures to a wandb run")
     args = parser.parse_args()
     paths = write_table(args.sweep_dir, args.title)
     print(paths["md"].read_text())
+    print("written:", paths["md"], paths["csv"], *paths["plots"])
+    if args.wandb:
+        from unlearn.app.tradeoff_plot import log_to_wandb
+
+        log_to_wandb(paths["plots"], paths["md"], args.sweep_dir.name)

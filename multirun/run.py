@@ -38,12 +38,43 @@ def compose_all(sweeps: list[str], extra: list[str], script: str = "correct") ->
     return jobs
 
 
+def run_sweeps(cmds: list[list[str]], out: Path, jobs: int) -> None:
+    """One sweep after another, or ``jobs`` at a time: side by side, each gets its share of the cores
+    (oversubscribed threads make small-model steps several times slower) and a log file of its own."""
+    if jobs == 1:
+        for cmd in cmds:
+            print("+", " ".join(cmd[1:]), flush=True)
+            subprocess.run(cmd, check=True)
+        return
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
+    out.mkdir(parents=True, exist_ok=True)
+    pending, running, failed = list(enumerate(cmds)), [], []
+    while pending or running:
+        while pending and len(running) < jobs:
+            i, cmd = pending.pop(0)
+            log = open(out / f"{i}.log", "w")  # noqa: SIM115  (closed when the sweep ends)
+            print("+", " ".join(cmd[1:]), f"> {out / f'{i}.log'}", flush=True)
+            running.append((i, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
+        time.sleep(1.0)
+        for job in [j for j in running if j[1].poll() is not None]:
+            running.remove(job)
+            job[2].close()
+            if job[1].returncode:
+                failed.append(f"sweep {job[0]} (exit {job[1].returncode}, log {out / f'{job[0]}.log'})")
+    if failed:
+        sys.exit("error: " + "; ".join(failed))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", nargs="?")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every job")
     parser.add_argument("--cpu", action="store_true", help="the CPU-scale twin on bundled digits")
     parser.add_argument("--dry-run", action="store_true", help="compose every job, run nothing")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="sweeps run side by side (each with OMP_NUM_THREADS = cores / jobs; its console "
+                             "goes to <out>/<i>.log)")
+    parser.add_argument("--wandb", action="store_true", help="also log the table and figures to a wandb run")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_intermixed_args()  # flags may sit between the table and its overrides
     tables = load_tables(TABLES)
@@ -64,14 +95,18 @@ def main() -> None:
     root = Path(os.environ.get("UNLEARN_ROOT", ".")).resolve()
     name = args.table.replace("/", "_") + ("_cpu" if args.cpu else "")
     out = root / "outputs" / "multirun" / name / time.strftime("%Y-%m-%d_%H-%M-%S")
-    for i, sweep in enumerate(sweeps):
-        cmd = [sys.executable, str(REPO / f"{script}.py"), "-m", *sweep.split(), *args.overrides,
-               f"hydra.sweep.dir={out}/{i}"]
-        print("+", " ".join(cmd[1:]), flush=True)
-        subprocess.run(cmd, check=True)
+    if args.jobs < 1:
+        sys.exit(f"error: --jobs={args.jobs} is not allowed; allowed: a positive number of sweeps at a time")
+    cmds = [[sys.executable, str(REPO / f"{script}.py"), "-m", *sweep.split(), *args.overrides,
+             f"hydra.sweep.dir={out}/{i}"] for i, sweep in enumerate(sweeps)]
+    run_sweeps(cmds, out, args.jobs)
     paths = write_table(out, f"{args.table}: {spec['title']}" + (" (CPU twin, digits)" if args.cpu else ""))
     print(paths["md"].read_text())
-    print(f"written: {paths['md']} {paths['csv']}")
+    print("written:", paths["md"], paths["csv"], *paths["plots"])
+    if args.wandb:
+        from unlearn.app.tradeoff_plot import log_to_wandb
+
+        log_to_wandb(paths["plots"], paths["md"], name)
 
 
 if __name__ == "__main__":

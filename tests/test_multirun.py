@@ -149,7 +149,8 @@ def test_a_sweep_of_noise_and_poison_writes_one_table_each(tmp_path):
 
 def test_unlearning_runs_pivot_into_one_row_per_method_and_round():
     base = {"forget_acc": 0.9, "retain_acc": 0.99, "test_acc": 0.95, "mia": 52.0, "mia_loss": 55.0,
-            "forget_acc_gap_to_retrain": 0.01, "mia_gap_to_retrain": 2.0, "seconds_unlearn": 1.5}
+            "forget_acc_gap_to_retrain": 0.01, "mia_gap_to_retrain": 2.0, "seconds_unlearn": 1.5,
+            "test_acc_gap_to_retrain": 0.02, "seconds_retrain": 4.0}
     rounds = {f"round{r}_{k}": v + r for r in (0, 1) for k, v in base.items()}
     runs = [({"dataset": "d", "forget": "random10", "condensation": "none", "method": "aamu_cf"}, {**base, **rounds}),
             ({"dataset": "d", "forget": "random10", "condensation": "none", "method": "retrain"}, {**base, **rounds})]
@@ -158,15 +159,38 @@ def test_unlearning_runs_pivot_into_one_row_per_method_and_round():
     assert [r[3:5] for r in rows] == [["0", "retrain"], ["0", "aamu_cf"], ["1", "retrain"], ["1", "aamu_cf"]]
     row = dict(zip(header, rows[3]))
     assert row["forget acc"] == "190.0" and row["MIA"] == "53.0" and row["s unlearn"] == "2.5"
+    assert row["test gap"] == "102.0" and row["x retrain"] == "0.50" and "LiRA gap" not in row
 
 
 def test_blend_halves_and_the_lira_attack_get_their_own_columns():
     base = {"forget_acc": 0.9, "retain_acc": 0.99, "test_acc": 0.95, "mia": 52.0, "mia_loss": 55.0,
             "forget_acc_gap_to_retrain": 0.01, "mia_gap_to_retrain": 2.0, "seconds_unlearn": 1.5,
-            "free_retain_acc": 0.98, "residual_retain_acc": 0.97, "mia_lira": 61.0}
+            "free_retain_acc": 0.98, "residual_retain_acc": 0.97, "mia_lira": 61.0, "mia_lira_gap_to_retrain": 4.0}
     runs = [({"dataset": "d", "forget": "random10", "condensation": "blend", "unlearn.ablation": v,
               "method": "l1_sparse"}, base) for v in ("v4", "v2")]
     header, rows = pivot(runs)
     assert "unlearn.ablation" in header and [r[header.index("unlearn.ablation")] for r in rows] == ["v2", "v4"]
     row = dict(zip(header, rows[0]))
     assert (row["free retain acc"], row["residual retain acc"], row["MIA (LiRA)"]) == ("98.0", "97.0", "61.0")
+    assert row["LiRA gap"] == "4.0" and row["x retrain"] == ""  # no retrain time recorded: no ratio
+
+
+def test_tradeoff_figures_one_per_request_with_seeds_averaged(tmp_path):
+    from unlearn.app.tradeoff_plot import plot_tradeoffs, tradeoff_points
+
+    def run(method, condensation, seed, seconds, test_acc):
+        ident = {"dataset": "fashion_mnist", "forget": "random10", "condensation": condensation,
+                 "method": method, "seed": str(seed)}
+        return ident, {"seconds_unlearn": seconds, "test_acc": test_acc, "mia_gap_to_retrain": 1.0,
+                       "mia_lira_gap_to_retrain": 2.0}
+
+    runs = [run("retrain", "none", 0, 100.0, 0.9), run("retrain", "none", 1, 120.0, 0.8),
+            run("aamu_cf", "blend", 0, 5.0, 0.85), ({"method": "cuts", "setting": "sn40"}, {"clean_acc": 0.5})]
+    points = tradeoff_points(runs)
+    assert list(points) == [("fashion_mnist", "random10")]  # the CUTS run has no point
+    retrain = next(p for p in points[("fashion_mnist", "random10")] if p["method"] == "retrain")
+    assert retrain["seconds"] == 110.0 and abs(retrain["test_acc"] - 0.85) < 1e-12
+    paths = plot_tradeoffs(runs, tmp_path)
+    assert [p.name for p in paths] == ["tradeoff_fashion_mnist_random10.png"] and paths[0].stat().st_size > 10_000
+    with pytest.raises(FileExistsError):
+        plot_tradeoffs(runs, tmp_path)

@@ -135,3 +135,19 @@ def test_checkpoint_of_another_arch_is_refused(tmp_path):
     other = build.net_builder(cfg, dm)()
     with pytest.raises(ConfigError, match=r"arch 'mlp'.*arch='small_cnn'"):
         load_state(path, other)
+
+
+def test_shadow_models_are_shared_by_every_run_seed(tmp_path):
+    """LiRA's shadows model the training algorithm: the runs of a multi-seed sweep train them once."""
+    from unlearn.unlearning.method import shadow_order
+
+    a, _ = make_runner(tmp_path, ["seed=0"])
+    b, _ = make_runner(tmp_path, ["seed=1"])
+    for r in (a, b):
+        r.dm.shadow_count = 8
+    assert a.key("shadow", 3) == b.key("shadow", 3) != a.key("shadow", 4)
+    assert a.key("corrupted") != b.key("corrupted")
+    orders = [shadow_order(seed, 8) for seed in (0, 1, 2)]
+    assert all(sorted(o) == list(range(8)) for o in orders)
+    assert orders[0][0] == 0 and orders[1][0] == 5  # side-by-side seeds start far apart
+    assert shadow_order(0, 0) == []

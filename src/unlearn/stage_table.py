@@ -53,6 +53,9 @@ class Stage:
     own_init: bool = False
     # Trains only inside correct.py (LiRA's shadow models, unlearn.shadows=S), not as a train.py stage.
     internal: bool = False
+    # False: one model for every run seed (keyed and initialised without it), so the runs of a
+    # multi-seed sweep share it. LiRA's shadows model the training algorithm, not one run of it.
+    per_run_seed: bool = True
 
 
 TABLE: dict[str, Stage] = {s.name: s for s in (
@@ -61,7 +64,7 @@ TABLE: dict[str, Stage] = {s.name: s for s in (
     Stage("cf", lambda dm, _: dm.cf_split(), parent="corrupted"),
     Stage("proxy", _proxy, parent="corrupted", key=lambda dm, seed: {"proxy_seed": _numbered("proxy", seed)}),
     Stage("retain", lambda dm, _: dm.retain_split(), of_corrupted="retain_of", key=_rows_hash),
-    Stage("shadow", _shadow, of_corrupted="shadow_of", own_init=True, internal=True,
+    Stage("shadow", _shadow, own_init=True, internal=True, per_run_seed=False,
           key=lambda dm, i: {"shadow": [_numbered("shadow", i), dm.shadow_count]}),
 )}
 STAGES = tuple(TABLE)

@@ -102,7 +102,9 @@ class StageRunner:
         recipe = asdict(self.recipes[stage])
         if recipe["warmup_offset"] == 0:  # added later: keys of recipes that leave it unset stay as they were
             del recipe["warmup_offset"]
-        material: dict[str, Any] = {**self.key_material, "stage": stage, "seed": self.seed, "recipe": recipe}
+        material: dict[str, Any] = {**self.key_material, "stage": stage, "recipe": recipe}
+        if spec.per_run_seed:
+            material["seed"] = self.seed
         if spec.parent is not None:
             material["parent"] = self.key(spec.parent)
         if spec.of_corrupted is not None:
@@ -154,7 +156,8 @@ class StageRunner:
         recipe = self.recipes[stage]
         # Same seed for every from-scratch stage: corrupted and oracle share their initial weights.
         # Shadow models (LiRA) differ from each other in initialisation and batch order, not only in data.
-        L.seed_everything(self.seed + (1 + int(proxy_seed) if stage_spec(stage).own_init else 0),  # type: ignore[arg-type]
+        spec = stage_spec(stage)
+        L.seed_everything((self.seed if spec.per_run_seed else 0) + (1 + int(proxy_seed) if spec.own_init else 0),  # type: ignore[arg-type]
                           workers=True, verbose=False)
         net = self.build_net()
         if parent is not None:

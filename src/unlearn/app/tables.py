@@ -152,8 +152,8 @@ def pivot_unlearning(runs: list[tuple[Mapping[str, str], Mapping[str, float]]]) 
     halves = ("free_retain_acc", "residual_retain_acc") if any("free_retain_acc" in m for _, m in runs) else ()
     header = row_keys + ["method", "forget acc", "retain acc", "test acc",
                          *(k.replace("_acc", " acc").replace("_", " ") for k in halves),
-                         "MIA", "MIA (loss)", *(["MIA (LiRA)"] if lira else []), "forget gap", "MIA gap",
-                         "s unlearn", "s condense"]
+                         "MIA", "MIA (loss)", *(["MIA (LiRA)"] if lira else []), "forget gap", "test gap",
+                         "MIA gap", *(["LiRA gap"] if lira else []), "s unlearn", "x retrain", "s condense"]
     percent = ("forget_acc", "retain_acc", "test_acc", *halves)
     rows = []
     for row in sorted(groups, key=lambda r: (r[:-1], (UNLEARN_ORDER + (r[-1],)).index(r[-1]))):
@@ -162,9 +162,13 @@ def pivot_unlearning(runs: list[tuple[Mapping[str, str], Mapping[str, float]]]) 
         cells += [_fmt([r.get(k) for r in rs]) for k in percent]
         cells += [_fmt([r.get(k) / 100 for r in rs if r.get(k) is not None])
                   for k in ("mia", "mia_loss", *(["mia_lira"] if lira else []))]
-        cells += [_fmt([r.get("forget_acc_gap_to_retrain") for r in rs]),
-                  _fmt([r.get("mia_gap_to_retrain") / 100 for r in rs if r.get("mia_gap_to_retrain") is not None])]
+        cells += [_fmt([r.get("forget_acc_gap_to_retrain") for r in rs]), _fmt([r.get("test_acc_gap_to_retrain") for r in rs])]
+        cells += [_fmt([r.get(k) / 100 for r in rs if r.get(k) is not None])
+                  for k in ("mia_gap_to_retrain", *(["mia_lira_gap_to_retrain"] if lira else []))]
+        # Time as a multiple of the full retrain's (the stage every request trains once), measured in the same run.
         cells += [_seconds([r.get("seconds_unlearn") for r in rs]),
+                  _plain([r["seconds_unlearn"] / r["seconds_retrain"] for r in rs
+                          if r.get("seconds_unlearn") is not None and r.get("seconds_retrain")]),
                   _seconds([r.get("seconds_condense", 0.0) + r.get("seconds_cluster", 0.0) for r in rs])]
         rows.append(cells)
     return header, rows
@@ -278,12 +282,14 @@ def _legend(header: list[str]) -> str:
     return legend
 
 
-def write_table(sweep_root: Path, title: str = "") -> dict[str, Path]:
-    """table.md and table.csv in ``sweep_root``; refuses to replace existing ones.
+def write_table(sweep_root: Path, title: str = "") -> dict[str, Any]:
+    """table.md and table.csv in ``sweep_root`` (and, for unlearning sweeps, one trade-off figure per
+    forget request: ``plots``); refuses to replace existing ones.
 
     A sweep of label noise and poison gets two tables in table.md and one CSV whose first
     column, ``table``, names the kind of each row (the columns are the union of both)."""
-    blocks = [block for block in pivots(collect(sweep_root)) if block[2]]
+    runs = collect(sweep_root)
+    blocks = [block for block in pivots(runs) if block[2]]
     if not blocks:
         raise FileNotFoundError(f"no finished runs (metrics.json + .hydra/) under {sweep_root}")
     md, csv_path = Path(sweep_root) / "table.md", Path(sweep_root) / "table.csv"
@@ -305,4 +311,6 @@ def write_table(sweep_root: Path, title: str = "") -> dict[str, Path]:
                                          for name, header, rows in blocks for r in rows]
     with open(csv_path, "w", newline="") as fh:
         csv.writer(fh).writerows(table)
-    return {"md": md, "csv": csv_path}
+    from unlearn.app.tradeoff_plot import plot_tradeoffs
+
+    return {"md": md, "csv": csv_path, "plots": plot_tradeoffs(runs, Path(sweep_root))}

@@ -34,6 +34,15 @@ def _digest(t: torch.Tensor) -> str:
     return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
+def shadow_order(seed: int, count: int) -> list[int]:
+    """The shadows every run seed shares, each seed starting at its own offset (golden-ratio spaced):
+    the jobs of a multi-seed sweep run side by side then train different shadows instead of queueing
+    on one another's locks, and reuse what the others made. The order is fixed by the seed, so every
+    DDP rank takes the same one."""
+    start = round(seed * count * 0.618) % count if count else 0
+    return [(start + i) % count for i in range(count)]
+
+
 class UnlearnMethod(Method):
     """One approximate-unlearning method: ``unlearn(net, data, ctx)`` edits a copy of the original."""
 
@@ -41,7 +50,7 @@ class UnlearnMethod(Method):
         ctx.dm.forget_rows()  # a clear error now if no forget request was given
         if ctx.condensed_path:
             check_saved_set(ctx)  # a set that does not fit this request is refused before anything trains
-        return [("corrupted", None), ("retain", None), *(("shadow", i) for i in range(ctx.dm.shadow_count))]
+        return [("corrupted", None), ("retain", None), *(("shadow", i) for i in shadow_order(ctx.seed, ctx.dm.shadow_count))]
 
     @abstractmethod
     def unlearn(self, net: nn.Module, data: ForgetData, ctx: RunContext) -> nn.Module:
