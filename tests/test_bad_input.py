@@ -108,6 +108,7 @@ EARLY = [
     (("method=aamu_cf", "forget=random10", "condensed=/tmp"), ["condensed='/tmp'", "holds no condensed set"]),
     (("method=aamu_cf", "forget=random10", "unlearn.rounds=0"), ["unlearn.rounds=0"]),
     (("method=aamu_cf", "forget=random10", "unlearn.unseen_fraction=2"), ["unlearn.unseen_fraction=2"]),
+    (("eval_memory=gpu",), ["eval_memory='gpu'", "auto, host"]),
 ]
 
 

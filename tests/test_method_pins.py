@@ -10,6 +10,11 @@ Re-record only when a change is *meant* to change behaviour, and say why in the 
     UNLEARN_RECORD_PINS=1 python -m pytest tests/test_method_pins.py -n 0
 Runs use one intra-op thread (``one_thread``): with two, float sums reorder and SCRUB's first
 KL losses (about 1e-6) already differ in the second digit.
+
+Every case runs with ``eval_memory=host``: the evaluation images stay in host memory and every
+method, the KNN alpha estimator included, takes them through ``take`` / ``EvalSet.rows``, as on a
+GPU with 224-pixel splits. On a CPU that path gives the same numbers as the default one, so the
+pins (recorded on the default path) also show that the host path changes nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from conftest import compose_cfg
 from unlearn.app import correct
 from unlearn.app.correct import run_correct
 from unlearn.catalogue import list_methods
+from unlearn.eval.evalset import EvalSet, HostImages
 
 pytestmark = pytest.mark.slow
 
@@ -87,10 +93,20 @@ def _pinned_run(root: Path, case: str, monkeypatch) -> dict:
             obj.run = watched_run
         return obj
 
+    held: list[type] = []
+    from_loader = EvalSet.from_loader.__func__
+
+    def recorded(cls, *args, **kwargs):
+        out = from_loader(cls, *args, **kwargs)
+        held.append(type(out.x))
+        return out
+
     monkeypatch.setattr(torch.Tensor, "backward", watched)
     monkeypatch.setattr(correct.build, "build", built)
+    monkeypatch.setattr(EvalSet, "from_loader", classmethod(recorded))
     overrides = CASES[case] if case not in list_methods() else [f"method={case}", *CASES[case]]
-    metrics, _ = run_correct(compose_cfg("correct", root, overrides, f"pin_{case}"))
+    metrics, _ = run_correct(compose_cfg("correct", root, [*overrides, "eval_memory=host"], f"pin_{case}"))
+    assert held and set(held) == {HostImages}, held
     kept = {k: float(v) for k, v in metrics.items() if not k.startswith("seconds") and "seconds" not in k}
     return {"losses": losses, "metrics": kept}
 

@@ -43,6 +43,8 @@ class RunContext:
     # The paper MIA's phi (exact | reference) and its swapped-role re-run (forget_classes | test).
     mia_phi: str = "exact"
     mia_fold: str = "forget_classes"
+    # Where evaluation images live: auto (the device when they fit) | host (always host memory, streamed).
+    eval_memory: str = "auto"
     # The current request's fit place (unlearning.fit.FitPlace): set while a method runs.
     fits: Any = None
     _evalsets: dict[str, EvalSet] = field(default_factory=dict)
@@ -73,7 +75,7 @@ class RunContext:
         """A split with eval transforms, materialised on the eval device once per job."""
         if name not in self._evalsets:
             loader = self.dm.loader(self._split(name), train=False)
-            self._evalsets[name] = EvalSet.from_loader(loader, self.device)
+            self._evalsets[name] = EvalSet.from_loader(loader, self.device, self.eval_memory)
         return self._evalsets[name]
 
     def net_with(self, state: dict[str, torch.Tensor]) -> Classifier:

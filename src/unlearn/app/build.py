@@ -215,6 +215,15 @@ def runner(cfg: DictConfig, dm: CorruptionDataModule, make: Callable[[], Classif
                        trainer_kwargs(cfg) if trainer is None else trainer, int(cfg.seed), logger, external)
 
 
+def eval_memory(cfg: DictConfig) -> str:
+    from unlearn.eval.evalset import MEMORY
+
+    value = str(cfg.get("eval_memory", "auto"))
+    if value not in MEMORY:
+        raise bad_value("eval_memory", value, MEMORY)
+    return value
+
+
 def forget(cfg: DictConfig, dm: CorruptionDataModule) -> None:
     """Resolve a forget request (``forget=``) to rows of the training split, on the DataModule."""
     node = cfg.get("forget")
@@ -231,6 +240,7 @@ def context(cfg: DictConfig, run_dir: Path) -> RunContext:
     """Everything a job needs, built in dependency order from the composed config."""
     trainer = trainer_kwargs(cfg)  # Lightning's verdict on the trainer keys before any data loads
     settings = UnlearnSettings.from_config(cfg.get("unlearn"))
+    memory = eval_memory(cfg)
     corr = corruption(cfg)
     dm = datamodule(cfg, corr)
     forget(cfg, dm)
@@ -246,4 +256,4 @@ def context(cfg: DictConfig, run_dir: Path) -> RunContext:
                       run_dir=run_dir, logger=logger, condenser=condenser, unseen_fraction=settings.unseen_fraction,
                       seed=seed(cfg), rounds=settings.rounds, round_fraction=settings.round_fraction,
                       condensed_path=cfg.get("condensed"), ablation=settings.ablation,
-                      mia_phi=settings.mia_phi, mia_fold=settings.mia_fold)
+                      mia_phi=settings.mia_phi, mia_fold=settings.mia_fold, eval_memory=memory)

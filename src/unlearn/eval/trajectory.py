@@ -251,7 +251,7 @@ def trajectory_coords(
         raise ValueError(f"a 2-D PCA needs at least 3 points, the eval set gives {index.numel()}")
     labels = data.y_true[index.to(data.y_true.device)].cpu().numpy().astype(np.int64)
     classes = np.unique(labels)
-    x = data.x[index.to(data.x.device)]
+    x = data.rows(index)
 
     seconds = {"features": 0.0, "pca": 0.0}
     raw: list[np.ndarray] = []

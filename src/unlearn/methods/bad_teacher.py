@@ -26,6 +26,7 @@ from unlearn.unlearning.fit import fit, sample_rows
 from unlearn.unlearning.method import UnlearnMethod
 from unlearn.unlearning.request import ForgetData
 from unlearn.unlearning.teachers import constant_lr, freeze, frozen_copy, kl_to_target
+from unlearn.eval.evalset import take
 
 
 @METHODS.register("bad_teacher")
@@ -53,7 +54,8 @@ class BadTeacher(UnlearnMethod):
             torch.manual_seed(ctx.seed)
             incompetent = freeze(ctx.build_net().to(ctx.device))
         keep = self.retain_rows(data, ctx.seed)
-        x = torch.cat([data.forget.x.to(data.train_x.device), data.train_x[keep.to(data.train_x.device)]])
+        device = data.train_y.device
+        x = torch.cat([data.forget.x_on(device), take(data.train_x, keep, device)])
         forget_flag = torch.cat([torch.ones(len(data.forget), dtype=torch.bool),
                                  torch.zeros(keep.numel(), dtype=torch.bool)]).to(x.device)
 

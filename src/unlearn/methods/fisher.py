@@ -32,6 +32,7 @@ from unlearn.registry import METHODS
 from unlearn.unlearning.jacobians import grad_params, per_sample_jacobians
 from unlearn.unlearning.method import UnlearnMethod
 from unlearn.unlearning.request import ForgetData
+from unlearn.eval.evalset import Images, take
 
 def head_module(net: nn.Module) -> nn.Module | None:
     head = getattr(net, "head", None)
@@ -41,7 +42,7 @@ def head_module(net: nn.Module) -> nn.Module | None:
     return linears[-1] if linears else None
 
 
-def retain_fisher(net: nn.Module, x: Tensor) -> dict[str, Tensor]:
+def retain_fisher(net: nn.Module, x: Images) -> dict[str, Tensor]:
     """(1/N) sum_x sum_y p(y|x) (grad log p(y|x))^2 for every trainable parameter.
 
     The Jacobian is taken of sqrt(p_y) log p_y with sqrt(p_y) held constant, so squaring it in
@@ -77,7 +78,7 @@ class Fisher(UnlearnMethod):
     def unlearn(self, net: nn.Module, data: ForgetData, ctx: RunContext) -> nn.Module:
         fisher = retain_fisher(net, data.train_x)
         with torch.no_grad():
-            num_classes = net(data.train_x[:1].to(next(net.parameters()).device)).shape[1]
+            num_classes = net(take(data.train_x, slice(0, 1), next(net.parameters()).device)).shape[1]
         head = head_module(net)
         head_ids = {id(p) for p in head.parameters()} if head is not None else set()
         classes = whole_classes(data)

@@ -37,7 +37,7 @@ class NegGrad(UnlearnMethod):
 
         def loss(model: nn.Module, x: Tensor, y: Tensor, step: int) -> Tensor:
             f = sample_rows(rows, x.shape[0], gen)
-            ascent = F.cross_entropy(model(data.forget.x[f].to(x.device)), data.forget.y[f])
+            ascent = F.cross_entropy(model(data.forget.rows(f).to(x.device)), data.forget.y[f])
             return self.beta * F.cross_entropy(model(x), y) - (1.0 - self.beta) * ascent
 
         return fit(ctx.fits, net, data.train_x, data.train_y, self.recipe, ctx.seed, loss, generators=[gen])

@@ -40,6 +40,7 @@ from unlearn.unlearning.fit import sample_rows
 from unlearn.unlearning.jacobians import grad_params, per_sample_jacobians
 from unlearn.unlearning.method import UnlearnMethod
 from unlearn.unlearning.request import ForgetData
+from unlearn.eval.evalset import take
 
 COLUMN_BYTES = 256 * 2**20  # float64 column block of G used at a time
 
@@ -80,8 +81,8 @@ class NTK(UnlearnMethod):
         rows = torch.arange(data.train_y.numel())
         if self.max_retain is not None:
             rows = sample_rows(rows, self.max_retain, gen).sort().values
-        xr, yr = data.train_x[rows.to(data.train_x.device)], data.train_y[rows.to(data.train_y.device)]
-        xf, yf = data.forget.x, data.forget.y
+        xr, yr = take(data.train_x, rows, data.train_y.device), data.train_y[rows.to(data.train_y.device)]
+        xf, yf = data.forget.x_on(), data.forget.y
         n_r, n_f = yr.numel(), yf.numel()
         params = grad_params(net)
         count = sum(p.numel() for p in params.values())

@@ -30,6 +30,7 @@ from unlearn.registry import METHODS
 from unlearn.unlearning.fit import shuffled_batches
 from unlearn.unlearning.method import UnlearnMethod
 from unlearn.unlearning.request import ForgetData
+from unlearn.eval.evalset import on_device
 
 
 def importances(net: nn.Module, x: Tensor, y: Tensor, batch_size: int, gen: torch.Generator,
@@ -77,9 +78,10 @@ class SSD(UnlearnMethod):
 
     def unlearn(self, net: nn.Module, data: ForgetData, ctx: RunContext) -> nn.Module:
         gen = torch.Generator().manual_seed(ctx.seed)
-        full_x = torch.cat([data.forget.x, data.train_x.to(data.forget.x.device)])
+        forget_x = data.forget.x_on()
+        full_x = torch.cat([forget_x, on_device(data.train_x, forget_x.device)])
         full_y = torch.cat([data.forget.y, data.train_y.to(data.forget.y.device)])  # forget U retain
-        imp_forget = importances(net, data.forget.x, data.forget.y, self.batch_size, gen, self.importance)
+        imp_forget = importances(net, forget_x, data.forget.y, self.batch_size, gen, self.importance)
         imp_full = importances(net, full_x, full_y, self.batch_size, gen, self.importance)
         if self.swap_roles:  # the reference's call (spec S9)
             imp_forget, imp_full = imp_full, imp_forget

@@ -38,6 +38,7 @@ from unlearn.models.schedule import make_scheduler
 from unlearn.progress import StageProgressBar
 from unlearn.runs import locked
 from unlearn.stages import resume_checkpoint
+from unlearn.eval.evalset import Images, take
 
 log = logging.getLogger("unlearn")
 
@@ -53,7 +54,7 @@ class Pass:
     """One shuffled pass over ``(x, y)`` per epoch in which ``active(epoch)`` holds, each batch's
     loss given by ``loss``. Passes of one epoch run in list order (SCRUB: forget, then retain)."""
 
-    x: Tensor
+    x: Images
     y: Tensor
     batch_size: int
     loss: StepLoss = ce_step
@@ -115,8 +116,7 @@ class UnlearnModule(L.LightningModule):
         p = self.rows.passes[int(index)]
         opt = self.optimizers()
         opt.zero_grad(set_to_none=True)
-        rows = rows.to(p.x.device)
-        loss = p.loss(self.net, p.x[rows].to(self.device, non_blocking=True), p.y[rows].to(self.device),
+        loss = p.loss(self.net, take(p.x, rows, self.device), p.y[rows.to(p.y.device)].to(self.device),
                       self.step_count)
         self.manual_backward(loss)
         opt.step()

@@ -59,9 +59,9 @@ def matching_term(data: ForgetData, sample: int, k: float, sigma: float,
         f = sample_rows(forget_rows, sample, gen)
         classes = data.forget.y[f].unique().tolist()
         u = sample_rows(torch.cat([unseen_by_class[c] for c in classes]), sample, gen)
-        forget_losses = F.cross_entropy(model(data.forget.x[f]), data.forget.y[f], reduction="none")
+        forget_losses = F.cross_entropy(model(data.forget.rows(f)), data.forget.y[f], reduction="none")
         with torch.no_grad():
-            unseen_losses = F.cross_entropy(model(data.unseen.x[u]), data.unseen.y[u], reduction="none")
+            unseen_losses = F.cross_entropy(model(data.unseen.rows(u)), data.unseen.y[u], reduction="none")
         return loss_matching(forget_losses, unseen_losses, k, sigma)
 
     return term

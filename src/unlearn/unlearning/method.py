@@ -28,6 +28,7 @@ from unlearn.unlearning.fit import FitPlace, single_device
 from unlearn.unlearning.request import (ForgetData, check_saved_set, clustered_pool, condensing, forget_data,
                                         next_request)
 from unlearn.unlearning.scores import METRICS, scores, shadow_attack
+from unlearn.eval.evalset import images_of
 
 
 def _digest(t: torch.Tensor) -> str:
@@ -93,7 +94,7 @@ class UnlearnMethod(Method):
         material = {"method": self.name, "settings": json.loads(json.dumps(settings, default=str)),
                     "original": ctx.runner.key("corrupted"), "seed": ctx.seed, "round": round_index,
                     "forgotten": _digest(ctx.dm.forget_rows()), "rows": _digest(data.rows),
-                    "train": [list(data.train_x.shape), _digest(data.train_y), float(data.train_x.double().sum())],
+                    "train": [list(data.train_x.shape), _digest(data.train_y), float(images_of(data.train_x).double().sum())],
                     "recipe": repr(recipe() if callable(recipe := getattr(self, "recipe", None)) else recipe)}
         directory = ctx.runner.artifact_dir / "unlearn" / self.name / cache_key(material)
         label = f"unlearn {self.name}" + (f" round {round_index}" if ctx.rounds > 1 else "")

@@ -19,6 +19,7 @@ from torch import Tensor
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corrupted
 from unlearn.eval.evalset import EvalSet
+from unlearn.eval.evalset import Images, on_device
 
 if TYPE_CHECKING:
     from unlearn.condense import Pool
@@ -30,7 +31,7 @@ class ForgetData:
     retain: EvalSet        # the real retain set: what retain_acc is measured on
     unseen: EvalSet        # in-distribution non-members a method may sample (A-AMU)
     evaluation: EvalSet    # test accuracy and the membership attacks; never trained on
-    train_x: Tensor        # what a method trains on as "retain": the retain set or its condensation
+    train_x: Images        # what a method trains on as "retain": the retain set or its condensation
     train_y: Tensor
     rows: Tensor           # the forget images' rows in the train split (what shadow models saw)
     seconds_condense: float = 0.0
@@ -42,7 +43,7 @@ class ForgetData:
 
 
 def _materialise(ctx: RunContext, split: Corrupted) -> EvalSet:
-    return EvalSet.from_loader(ctx.dm.loader(split, train=False), ctx.device)
+    return EvalSet.from_loader(ctx.dm.loader(split, train=False), ctx.device, ctx.eval_memory)
 
 
 def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | None = None) -> ForgetData:
@@ -120,7 +121,7 @@ def clustered_pool(ctx: RunContext) -> tuple[Pool, float]:
     from unlearn.condense import Pool
 
     train = _materialise(ctx, ctx.dm.train)
-    pool = Pool(train.x.cpu(), train.y.cpu(), torch.arange(len(train)), ctx.dm.num_classes)
+    pool = Pool(on_device(train.x, "cpu"), train.y.cpu(), torch.arange(len(train)), ctx.dm.num_classes)
     ctx.condenser.device = ctx.device
     t0 = time.perf_counter()
     ctx.condenser.prepare(pool)
