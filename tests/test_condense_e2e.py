@@ -87,3 +87,49 @@ def test_a_condensation_sweep_aggregates_into_a_table(tmp_path):
     lines = paths["md"].read_text().splitlines()
     assert lines[2].startswith("| dataset | forget | ipc | blend acc | blend images | blend s | random acc")
     assert lines[4].startswith("| digits | none | 2 | ") and "| 20 |" in lines[4]
+
+
+def test_condense_killed_in_its_build_and_in_its_evaluation_ends_as_an_uninterrupted_run(tmp_path: Path):
+    """``kill -9`` during the build, the same command, ``kill -9`` during the evaluation, the same command:
+    the metrics of one uninterrupted run; the finished build is reused, not repeated."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    args = ["condense.py", *QUIET, "condensation=dm", "ipc=2", "condensation.iterations=60", "evaluate.epochs=400",
+            "evaluate.random_baseline=false", "trainer.enable_progress_bar=false"]
+
+    def env(root: Path) -> dict[str, str]:
+        return {**os.environ, "UNLEARN_ROOT": str(root), "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+
+    def kill_when(root: Path, ready) -> None:
+        proc = subprocess.Popen([sys.executable, str(REPO / args[0]), *args[1:]], cwd=root, env=env(root),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    (tmp_path / "whole").mkdir()
+    whole = run_cli(*args, root=tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    root = tmp_path / "killed"
+    root.mkdir()
+    store = root / "outputs" / "artifacts" / "condense" / "dm"
+    kill_when(root, lambda: list(store.glob("*/.lock")))  # building: locked, nothing stored yet
+    assert not list(store.glob("*/condensed.safetensors"))
+    kill_when(root, lambda: list(store.glob("*/condensed.json")))  # built; evaluating
+    assert not list((root / "outputs" / "condense").rglob("metrics.json"))
+    again = run_cli(*args, root=root)
+    assert again.returncode == 0, again.stderr[-2000:]
+    a = json.loads((_run_dir(tmp_path / "whole") / "metrics.json").read_text())
+    b = json.loads((_run_dir(root) / "metrics.json").read_text())
+    same = {k for k in a if not k.startswith("seconds")}
+    assert {k: b[k] for k in same} == {k: a[k] for k in same}
+    assert len(list(store.glob("*/condensed.safetensors"))) == 1  # built once, reused by the rerun

@@ -52,6 +52,7 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     again, _ = make_runner(tmp_path / "b")
     resumed = again.get("corrupted")
     assert json.loads((directory / "stage.json").read_text())["resumed"] is True
+    assert not (directory / "checkpoints").exists()  # finished: the resume point is gone
     for k in reference:
         torch.testing.assert_close(resumed.state[k], reference[k], rtol=0, atol=1e-6)
 

@@ -126,9 +126,20 @@ def test_an_interrupted_fit_resumes_to_the_weights_of_an_uninterrupted_one(tmp_p
     assert not (tmp_path / "killed" / "fit0" / "checkpoints").exists()  # done: nothing left to resume
 
 
+KILLED = {
+    # An unlearning method's own fit: killed once its resume point exists.
+    "method": (["method=finetune", "forget=random10", "method.epochs=30", "method.warmup=1"],
+               "unlearn/finetune/*/fit0/checkpoints/last.ckpt"),
+    # LiRA's shadow models (stages trained inside correct.py): killed while one of them trains.
+    "shadows": (["method=aamu_cf", "forget=random10", "unlearn.shadows=2", "arch.net.hidden=256"],
+                "shadow_*/*/checkpoints/last.ckpt"),
+}
+
+
 @pytest.mark.slow
-def test_an_unlearning_run_killed_with_sigkill_ends_as_an_uninterrupted_one(shared_root: Path):
-    """``kill -9`` during the method's fit, the same command again: the same metrics.json."""
+@pytest.mark.parametrize("kind", sorted(KILLED))
+def test_a_run_killed_with_sigkill_ends_as_an_uninterrupted_one(shared_root: Path, kind: str):
+    """``kill -9`` during the fit, the same command again: the same metrics.json."""
     import json
     import os
     import signal
@@ -138,30 +149,32 @@ def test_an_unlearning_run_killed_with_sigkill_ends_as_an_uninterrupted_one(shar
 
     from conftest import REPO
 
-    overrides = ["method=finetune", "forget=random10", "method.epochs=30", "method.warmup=1", "logger=none",
-                 "trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
-    env = {**os.environ, "UNLEARN_ROOT": str(shared_root), "WANDB_MODE": "offline"}
+    extra, pattern = KILLED[kind]
+    overrides = [*extra, "logger=none", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
+    env = {**os.environ, "UNLEARN_ROOT": str(shared_root), "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    artifacts = shared_root / "outputs" / "artifacts"
 
     def command(run: str) -> list[str]:
         return [sys.executable, str(REPO / "correct.py"), *overrides, f"hydra.run.dir={shared_root}/runs/{run}"]
 
-    whole = subprocess.run(command("kill_whole"), cwd=shared_root, env=env, capture_output=True, text=True)
+    whole_root = shared_root / f"whole_{kind}"  # its own artifacts: nothing shared with the killed run
+    whole_root.mkdir(exist_ok=True)
+    whole = subprocess.run([*command(f"kill_whole_{kind}")[:-1], f"hydra.run.dir={whole_root}/run"], cwd=whole_root,
+                           env={**env, "UNLEARN_ROOT": str(whole_root)}, capture_output=True, text=True)
     assert whole.returncode == 0, whole.stderr[-2000:]
-    checkpoints = list((shared_root / "outputs" / "artifacts" / "unlearn" / "finetune").glob("*/fit0/checkpoints"))
-    assert checkpoints == []  # a finished fit leaves no resume point
-    proc = subprocess.Popen(command("kill_resumed"), cwd=shared_root, env=env, stdout=subprocess.DEVNULL,
+    assert not list((whole_root / "outputs" / "artifacts").glob(pattern))  # a finished fit leaves no resume point
+    proc = subprocess.Popen(command(f"kill_{kind}"), cwd=shared_root, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    pattern = "*/fit0/checkpoints/last.ckpt"
-    while not list((shared_root / "outputs" / "artifacts" / "unlearn" / "finetune").glob(pattern)):
+    while not list(artifacts.glob(pattern)):
         assert proc.poll() is None and time.monotonic() < deadline, "the fit ended before it could be killed"
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    again = subprocess.run(command("kill_resumed"), cwd=shared_root, env=env, capture_output=True, text=True)
+    again = subprocess.run(command(f"kill_{kind}"), cwd=shared_root, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
-    a = json.loads((shared_root / "runs" / "kill_whole" / "metrics.json").read_text())
-    b = json.loads((shared_root / "runs" / "kill_resumed" / "metrics.json").read_text())
+    a = json.loads((whole_root / "run" / "metrics.json").read_text())
+    b = json.loads((shared_root / "runs" / f"kill_{kind}" / "metrics.json").read_text())
     same = {k for k in a if not k.startswith("seconds")}
     assert {k: b[k] for k in same} == {k: a[k] for k in same}
 

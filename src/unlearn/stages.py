@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shutil
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -199,5 +200,7 @@ class StageRunner:
                 "final_metrics": metrics, "key_material": self.key_material,
             })
             save_model(directory / "model.safetensors", net, {"stage": stage, "key": directory.name})
+            # Done: the weights are the result; the resume point (optimiser state too) is only disk now.
+            shutil.rmtree(directory / "checkpoints", ignore_errors=True)
         return StageResult(stage, {k: v.detach().clone() for k, v in net.state_dict().items()},
                            directory, seconds, False)

@@ -3,6 +3,11 @@
 Timings are kept apart as the paper reports them: ``seconds_cluster`` is the work done once
 before any forget request (Blend's feature pass + k-means), ``seconds_build`` the condensation
 proper for this request; evaluation time is never part of either.
+
+A finished build is kept under ``outputs/artifacts/condense/<method>/<key>`` (the key: everything
+that decides the set), so a run killed during its evaluation, or any later run of the same
+settings, reuses the set instead of building it again (DM at the paper's 20,000 iterations takes
+hours); a kill during the build loses that build, which the rerun repeats from its seed.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from unlearn.app import build
 from unlearn.app.report import table, write_metrics
@@ -29,6 +34,7 @@ from unlearn.data.sources import Source
 from unlearn.errors import ConfigError
 from unlearn.eval.evalset import EvalSet
 from unlearn.models.module import Recipe
+from unlearn.runs import cache_key, locked
 
 log = logging.getLogger("unlearn")
 
@@ -81,15 +87,9 @@ def run_condense(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         for key in ("seconds_cluster", "seconds_build"):
             metrics[key] = float(cset.meta.get(key, math.nan))
     else:
-        condenser: Condenser = build.build("condensation", cfg.condensation)
-        condenser.device = device
-        t0 = time.perf_counter()
-        condenser.prepare(pool)
-        metrics["seconds_cluster"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        cset = condenser.condense(pool, forget)
-        metrics["seconds_build"] = time.perf_counter() - t1
-        cset.meta.update(meta, **metrics)
+        cset = _built(cfg, pool, forget, meta, device)
+        for key in ("seconds_cluster", "seconds_build"):
+            metrics[key] = float(cset.meta[key])
         store.save(cset, run_dir)
         _save_grid(cset, source, run_dir / "condensed.png")
 
@@ -106,6 +106,31 @@ def run_condense(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     print(table(metrics, f"condensation {method} ({cset.meta.get('ipc', '-')} per class) on {source.name}, "
                          f"forget {request.describe()}"))
     return metrics, {"condensed": cset, "run_dir": run_dir}
+
+
+def _built(cfg: DictConfig, pool: Pool, forget: torch.Tensor, meta: dict[str, Any], device: torch.device) -> CondensedSet:
+    """The set of this config: from the artifact store when an earlier run built it, else built now
+    (under a lock, so parallel jobs of one sweep build it once) and stored; its build times are the
+    ones measured when it was made."""
+    material = {"dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
+                "condensation": OmegaConf.to_container(cfg.condensation, resolve=True),
+                "forget_rows": meta["forget_rows"], "train_images": meta["train_images"], "seed": int(cfg.seed)}
+    condenser: Condenser = build.build("condensation", cfg.condensation)
+    condenser.device = device
+    directory = Path(cfg.paths.artifact_dir).resolve() / "condense" / condenser.name / cache_key(material)
+    with locked(directory):
+        if (directory / store.TENSORS).is_file() and (directory / store.META).is_file():
+            log.info("reusing the condensed set built earlier in %s", directory)
+            return store.load(directory)
+        t0 = time.perf_counter()
+        condenser.prepare(pool)
+        seconds = {"seconds_cluster": time.perf_counter() - t0}
+        t1 = time.perf_counter()
+        cset = condenser.condense(pool, forget)
+        seconds["seconds_build"] = time.perf_counter() - t1
+        cset.meta.update(meta, **seconds)
+        store.save(cset, directory)
+        return cset
 
 
 def _evaluate(cfg: DictConfig, cset: CondensedSet, pool: Pool, forget: torch.Tensor, test: ImageSet,

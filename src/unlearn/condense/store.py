@@ -25,9 +25,10 @@ META = "condensed.json"
 
 def save(cset: CondensedSet, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    for name in (TENSORS, META):
-        if (directory / name).exists():
-            raise FileExistsError(f"{directory / name} exists; not overwriting a condensed set (use a new run dir)")
+    # The metadata is written last, so it marks a complete set; a tensors file without it is what a
+    # kill between the two renames left, and is replaced.
+    if (directory / META).exists():
+        raise FileExistsError(f"{directory / META} exists; not overwriting a condensed set (use a new run dir)")
     tensors = {"images": cset.images.contiguous(), "labels": cset.labels, "members": cset.members,
                "offsets": cset.offsets, "raw": cset.raw}
     # Temporary names, then renames, tensors first: a kill mid-write leaves nothing that read_meta
