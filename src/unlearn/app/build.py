@@ -100,6 +100,7 @@ def datamodule(cfg: DictConfig, corr: Corruption) -> CorruptionDataModule:
     )
     if isinstance(corr, Poison):
         corr = corr.for_source(dm.source.trigger_percent, dm.source.trigger_margin)
+        corr.check_target(dm.num_classes)  # now, not when the corrupted stage first reads its data
     dm.corruption = corr
     return dm
 

@@ -46,6 +46,12 @@ class CorruptionDataModule(L.LightningDataModule):
         super().__init__()
         self.source = source
         self.corruption = corruption if corruption is not None else NoCorruption()
+        if isinstance(heldout_fraction, bool) or not isinstance(heldout_fraction, (int, float)) \
+                or not 0.0 <= float(heldout_fraction) < 1.0:
+            raise bad_value("dataset.heldout_fraction", heldout_fraction, "a fraction in [0, 1)")
+        for key, size in (("dataset.batch_size", batch_size), ("dataset.eval_batch_size", eval_batch_size)):
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise bad_value(key, size, "a positive number of images per batch")
         self.heldout_fraction = float(heldout_fraction)
         # Size of the held-out set drawn from a source's separate clean pool (None: 1000, spec 9).
         self.heldout_size = None if heldout_size is None else int(heldout_size)

@@ -62,6 +62,8 @@ class Recipe:
             raise ConfigError("a stage recipe takes either milestones (step schedule) or warmup/hold (cosine), not both")
         if self.lr <= 0:
             raise bad_value("lr", self.lr, "a positive learning rate")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise bad_value("batch_size", self.batch_size, "a positive number of images per batch")
         if self.warmup_offset not in (0, 1):
             raise bad_value("warmup_offset", self.warmup_offset, "0 (warm-up from lr 0) or 1 (from lr / warmup)")
 

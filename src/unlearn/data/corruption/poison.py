@@ -49,12 +49,12 @@ class Poison(Corruption):
         except ValueError as err:
             raise ConfigError(f"corruption.margin={self.margin!r} / trigger_percent={self.trigger_percent}: {err}") from err
 
-    def _check_target(self, num_classes: int) -> None:
+    def check_target(self, num_classes: int) -> None:
         if not 0 <= int(self.target_class) < num_classes:
             raise bad_value("corruption.target_class", self.target_class, f"a class in 0..{num_classes - 1}")
 
     def apply(self, data: ImageSet, num_classes: int, dataset: str) -> Corrupted:
-        self._check_target(num_classes)
+        self.check_target(num_classes)
         n = len(data)
         want = round(self.rate * n)
         gen = torch.Generator().manual_seed(self.seed)

@@ -1,0 +1,82 @@
+"""Bad values of the keys users set most, table-driven: each is refused before any work with exit
+status 2 and one line on stderr naming the key, the value and what is allowed; nothing is written
+under ``outputs/artifacts``. Run in-process through the entry point's guard (the same code path as
+the command line, without a Python start-up per case); ``test_bad_input.py`` runs a sample of them
+through real subprocesses, and ``bench/refusal_time.py`` measures how fast a refusal comes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import compose_cfg
+from unlearn.app.correct import run_correct
+from unlearn.app.entry import guarded
+from unlearn.checkpoints import save_model
+from unlearn.models.small_cnn import small_cnn
+
+UNLEARN = ("method=aamu_cf", "forget=random10")
+
+# (overrides, words the one line must hold)
+CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
+    # rates and fractions: out of range and of the wrong type
+    (("corruption.rate=1.5",), ("corruption.rate=1.5", "[0, 1]")),
+    (("corruption.rate=-0.1",), ("corruption.rate=-0.1", "[0, 1]")),
+    (("corruption.rate=abc",), ("corruption.rate='abc'", "[0, 1]")),
+    (("corruption.target_class=12", "corruption=poison"), ("corruption.target_class=12", "0..9")),
+    (("dataset.heldout_fraction=1.5",), ("dataset.heldout_fraction=1.5",)),
+    (("dataset.heldout_fraction=-0.1",), ("dataset.heldout_fraction=-0.1",)),
+    (("dataset.train_size=0",), ("dataset.train_size=0",)),
+    (("dataset.train_size=-3",), ("dataset.train_size=-3",)),
+    ((*UNLEARN[:1], "forget=random10", "forget.fraction=2"), ("forget.fraction=2",)),
+    ((*UNLEARN, "unlearn.unseen_fraction=2"), ("unlearn.unseen_fraction=2",)),
+    # counts, seeds, sizes
+    (("seed=-1",), ("seed=-1", "0 to 4294967295")),
+    (("seed=abc",), ("seed='abc'",)),
+    ((*UNLEARN, "unlearn.rounds=0"), ("unlearn.rounds=0",)),
+    ((*UNLEARN, "unlearn.shadows=-1"), ("unlearn.shadows=-1",)),
+    ((*UNLEARN, "condensation=blend", "ipc=0"), ("ipc=0",)),
+    (("stages.corrupted.batch_size=0",), ("batch_size=0",)),
+    (("stages.corrupted.max_epochs=0",), ("max_epochs=0",)),
+    (("stages.corrupted.lr=-1",), ("lr=-1",)),
+    (("dataset.eval_batch_size=0",), ("dataset.eval_batch_size=0",)),
+    (("dataset.eval_batch_size=abc",), ("dataset.eval_batch_size='abc'",)),
+    (("stages.corrupted.batch_size=abc",), ("stages.corrupted.batch_size",)),
+    # alpha, devices, precision, unknown options
+    (("method.alpha=0.5",), ("method.alpha=0.5",)),
+    (("trainer.devices=0",), ("trainer:", "devices")),
+    (("trainer.precision=bogus",), ("trainer:", "bogus")),
+    (("eval_memory=gpu",), ("eval_memory='gpu'", "auto, host")),
+    ((*UNLEARN, "unlearn.mia_phi=float16"), ("unlearn.mia_phi='float16'",)),
+    # paths: missing, the wrong kind of file, truncated, another arch's weights
+    (("corrupted_ckpt=/nonexistent/model.safetensors",), ("/nonexistent/model.safetensors",)),
+    (("corrupted_ckpt=/etc/passwd",), ("/etc/passwd", "not a safetensors")),
+    (("corrupted_ckpt={truncated}",), ("truncated.safetensors", "not a safetensors")),
+    (("corrupted_ckpt={small_cnn}",), ("small_cnn", "fc1")),
+    ((*UNLEARN, "condensed=/tmp"), ("condensed='/tmp'", "holds no condensed set")),
+    ((*UNLEARN, "condensed=/nonexistent"), ("condensed='/nonexistent'",)),
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("files")
+    other = root / "small_cnn.safetensors"
+    save_model(other, small_cnn((1, 8, 8), 10))
+    truncated = root / "truncated.safetensors"
+    truncated.write_bytes(other.read_bytes()[:200])
+    return {"small_cnn": str(other), "truncated": str(truncated)}
+
+
+@pytest.mark.parametrize("overrides, words", CASES, ids=[" ".join(o) for o, _ in CASES])
+def test_refused_in_one_line_before_any_work(tmp_path: Path, capsys, files, overrides, words):
+    overrides = tuple(o.format(**files) for o in overrides)
+    cfg = compose_cfg("correct", tmp_path, ["logger=none", *overrides])
+    with pytest.raises(SystemExit) as stop:
+        guarded(run_correct)(cfg)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1, err
+    for word in words:
+        assert word in err[0], err[0]
+    assert not (tmp_path / "outputs" / "artifacts").exists()
