@@ -43,6 +43,47 @@ def _close_wandb() -> None:
             wandb.finish()
 
 
+def hydra_error_line(err: Exception) -> str:
+    """Hydra's composition errors (an unknown option, a key that is not in the config, bad override
+    syntax) as one line; Hydra itself prints a paragraph and the search path."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:
+        group, _, name = str(err.missing_cfg_file).rpartition("/")
+        return f"{group}={name!r} is not allowed; allowed: {', '.join(sorted(err.options))}"
+    text = " ".join(str(err).split())
+    cause = err.__cause__
+    if cause is not None and str(cause).split("\n")[0] not in text:
+        text += f" ({str(cause).splitlines()[0].strip()})"
+    return text
+
+
+def _one_line_composition_errors() -> None:
+    """Route Hydra's config-composition errors through ``hydra_error_line`` (exit status 2), leaving
+    everything else, HYDRA_FULL_ERROR=1 included, as Hydra reports it."""
+    from hydra._internal import utils
+    from hydra.errors import CompactHydraException, ConfigCompositionException, OverrideParseException
+
+    report = utils.run_and_report
+    if getattr(report, "one_line", False):
+        return
+
+    def run_and_report(func: Callable[[], Any]) -> Any:
+        def composed() -> Any:
+            try:
+                return func()
+            except (ConfigCompositionException, OverrideParseException, CompactHydraException) as err:
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                print(f"error: {hydra_error_line(err)}", file=sys.stderr)
+                raise SystemExit(2) from None
+
+        return report(composed)  # anything else: Hydra's own report
+
+    run_and_report.one_line = True  # type: ignore[attr-defined]
+    utils.run_and_report = run_and_report
+
+
 def guarded(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -69,3 +110,6 @@ def guarded(fn: F) -> F:
             _close_wandb()
 
     return wrapper  # type: ignore[return-value]
+
+
+_one_line_composition_errors()
