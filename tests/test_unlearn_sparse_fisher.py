@@ -27,6 +27,7 @@ from unlearn.methods.prune import Prune, prunable, prune_epochs, prune_rate
 from unlearn.methods.ssd import SSD, dampen, importances
 from unlearn.models.mlp import mlp
 from unlearn.models.small_cnn import small_cnn
+from unlearn.eval.evalset import EvalSet
 
 slow = pytest.mark.slow
 SMALL = ["arch.net.hidden=64", "stages.corrupted.max_epochs=15", "stages.corrupted.lr=3e-3"]
@@ -40,7 +41,10 @@ def _data(n_retain=24, n_forget=8, classes=3, shape=(1, 4, 4), forget_class=None
     if forget_class is not None:  # class-wise: the forget set is every image of that class
         y[:n_forget] = forget_class
         y[n_forget:] = torch.where(y[n_forget:] == forget_class, (forget_class + 1) % classes, y[n_forget:])
-    forget, retain = SimpleNamespace(x=x[:n_forget], y=y[:n_forget]), SimpleNamespace(x=x[n_forget:], y=y[n_forget:])
+    def evalset(rows: slice) -> EvalSet:
+        return EvalSet(x[rows], y[rows], y[rows].clone(), torch.zeros_like(y[rows]))
+
+    forget, retain = evalset(slice(None, n_forget)), evalset(slice(n_forget, None))
     return SimpleNamespace(forget=forget, retain=retain, train_x=retain.x, train_y=retain.y)
 
 
