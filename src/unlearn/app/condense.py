@@ -119,7 +119,7 @@ def _built(cfg: DictConfig, pool: Pool, forget: torch.Tensor, meta: dict[str, An
     condenser.device = device
     directory = Path(cfg.paths.artifact_dir).resolve() / "condense" / condenser.name / cache_key(material)
     with locked(directory):
-        if (directory / store.TENSORS).is_file() and (directory / store.META).is_file():
+        if store.is_complete(directory):
             log.info("reusing the condensed set built earlier in %s", directory)
             return store.load(directory)
         t0 = time.perf_counter()

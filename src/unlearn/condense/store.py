@@ -47,13 +47,18 @@ def rows_digest(rows: torch.Tensor) -> str:
     return hashlib.sha256(rows.long().cpu().numpy().tobytes()).hexdigest()
 
 
+def is_complete(directory: Path) -> bool:
+    """Both files under their real names: what ``save`` leaves only once it has finished."""
+    return (directory / TENSORS).is_file() and (directory / META).is_file()
+
+
 def read_meta(directory: str | Path, expect: dict[str, Any] | None = None) -> dict[str, Any]:
     """A saved set's metadata, without its tensors: enough to refuse a wrong set before any work.
 
     ``expect`` pairs (e.g. ``{"dataset": "digits"}``) must match it.
     """
     directory = Path(directory).expanduser()
-    if not (directory / TENSORS).is_file() or not (directory / META).is_file():
+    if not is_complete(directory):
         raise DataUnavailableError(f"condensed={str(directory)!r} holds no condensed set "
                                    f"({TENSORS} + {META}); run condense.py first and pass its run dir")
     try:

@@ -53,7 +53,7 @@ Images = torch.Tensor | HostImages
 
 def take(x: Images, rows: torch.Tensor | slice, device: torch.device | str) -> torch.Tensor:
     """Rows of device or host images, on ``device``."""
-    source = x.images if isinstance(x, HostImages) else x
+    source = images_of(x)
     if isinstance(rows, torch.Tensor):
         rows = rows.to(source.device)
     return source[rows].to(device, non_blocking=True)
