@@ -23,7 +23,7 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     # rates and fractions: out of range and of the wrong type
     (("corruption.rate=1.5",), ("corruption.rate=1.5", "[0, 1]")),
     (("corruption.rate=-0.1",), ("corruption.rate=-0.1", "[0, 1]")),
-    (("corruption.rate=abc",), ("corruption.rate='abc'", "[0, 1]")),
+    (("corruption.rate=abc",), ("corruption.rate='abc'", "a number (Symmetric's rate)")),
     (("corruption.target_class=12", "corruption=poison"), ("corruption.target_class=12", "0..9")),
     (("dataset.heldout_fraction=1.5",), ("dataset.heldout_fraction=1.5",)),
     (("dataset.heldout_fraction=-0.1",), ("dataset.heldout_fraction=-0.1",)),
@@ -43,6 +43,11 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("dataset.eval_batch_size=0",), ("dataset.eval_batch_size=0",)),
     (("dataset.eval_batch_size=abc",), ("dataset.eval_batch_size='abc'",)),
     (("stages.corrupted.batch_size=abc",), ("stages.corrupted.batch_size",)),
+    # values of the wrong type for a builder's key: its signature says what it takes
+    (("arch.net.hidden=[256]",), ("arch.net.hidden=[256]", "an int (fc1's hidden)")),
+    (("arch.net.hidden=wide",), ("arch.net.hidden='wide'", "an int")),
+    ((*UNLEARN, "condensation=blend", "condensation.momentum=fast"), ("condensation.momentum='fast'", "a number")),
+    (("dataset.source.test_fraction=[1]",), ("dataset.source.test_fraction=[1]", "a number")),
     # alpha, devices, precision, unknown options
     (("method.alpha=0.5",), ("method.alpha=0.5",)),
     (("trainer.devices=0",), ("trainer:", "devices")),

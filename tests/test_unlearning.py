@@ -40,13 +40,29 @@ def test_aamu_moves_forget_accuracy_to_retrain(aamu):
     assert aamu["forget_images"] == 108 and aamu["train_images"] == aamu["retain_images"]
 
 
-def test_condensed_retain_set_shrinks_what_a_method_trains_on(shared_root, aamu):
-    m = _run(shared_root, ["method=aamu_cf", "condensation=blend"], "aamu_blend")
+@pytest.fixture(scope="module")
+def aamu_blend(shared_root):
+    return _run(shared_root, ["method=aamu_cf", "condensation=blend"], "aamu_blend")
+
+
+def test_condensed_retain_set_shrinks_what_a_method_trains_on(aamu_blend, aamu):
+    m = aamu_blend
     assert m["train_images"] < m["retain_images"] == aamu["retain_images"]
     assert m["seconds_condense"] > 0 and m["seconds_cluster"] > 0
     assert 0.9 < m["free_retain_acc"] <= 1.0 and 0.9 < m["residual_retain_acc"] <= 1.0  # the two Blend halves
     # The retrained reference is the same model with or without condensation.
     assert m["retrain_forget_acc"] == aamu["retrain_forget_acc"]
+
+
+def test_every_method_of_a_request_trains_on_one_stored_blend_set(shared_root, aamu_blend):
+    m = _run(shared_root, ["method=neggrad", "method.epochs=1", "condensation=blend"], "neggrad_blend")
+    # Built once by the A-AMU job, loaded here: the same images, the build's own measured seconds.
+    assert (m["train_images"], m["seconds_condense"], m["seconds_cluster"]) == \
+        (aamu_blend["train_images"], aamu_blend["seconds_condense"], aamu_blend["seconds_cluster"])
+    assert (m["free_retain_acc"] > 0.9) and (m["residual_retain_acc"] > 0.9)  # the halves come with it
+    stored = [p.parent for p in shared_root.rglob("condense/blend/*/condensed.json")
+              if json.loads(p.read_text())["seconds_build"] == m["seconds_condense"]]
+    assert len(stored) == 1 and (stored[0] / "halves.safetensors").is_file()
 
 
 @pytest.mark.parametrize("method", ["retrain", "finetune", "neggrad", "aamu_sparse"])

@@ -27,6 +27,7 @@ from unlearn.context import RunContext
 from unlearn.data.corruption import Corruption, Poison
 from unlearn.data.datamodule import CorruptionDataModule
 from unlearn.stage_table import STAGES
+from unlearn.app.signature_check import check_types
 from unlearn.errors import ConfigError, UnlearnError, bad_value, one_line
 from unlearn.models.classifier import Classifier
 from unlearn.models.module import Recipe
@@ -51,6 +52,7 @@ INJECTED = ("input_shape", "num_classes", "class_names", "prompts", "corruption"
 
 def build(group: str, node: DictConfig, **kwargs: Any) -> Any:
     """``instantiate`` with config errors reported as one line naming ``group``."""
+    check_types(group, node, skip=tuple(kwargs))
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as err:

@@ -25,8 +25,8 @@ from unlearn.method import Method, MethodResult, Stage
 from unlearn.models.module import Recipe
 from unlearn.runs import cache_key
 from unlearn.unlearning.fit import FitPlace, single_device
-from unlearn.unlearning.request import (ForgetData, check_saved_set, clustered_pool, condensing, forget_data,
-                                        next_request)
+from unlearn.unlearning.condensed_cache import PoolOnce
+from unlearn.unlearning.request import ForgetData, check_saved_set, forget_data, next_request
 from unlearn.unlearning.scores import METRICS, scores, shadow_attack
 from unlearn.eval.evalset import images_of
 
@@ -70,7 +70,7 @@ class UnlearnMethod(Method):
 
             raise ConfigError("condensed=<dir> holds one request's set; multi-round runs (unlearn.rounds > 1) "
                               "condense every round themselves: drop condensed= and use condensation=blend")
-        pool, seconds_cluster = clustered_pool(ctx) if condensing(ctx) and not ctx.condensed_path else (None, 0.0)
+        pool = PoolOnce(ctx)  # clustered once, on the first round whose set is not cached
         out: dict[str, float] = {}
         for r in range(ctx.rounds):
             if r > 0:
@@ -79,8 +79,8 @@ class UnlearnMethod(Method):
                 ctx.runner.forget_memo("retain")  # this round's retrain has its own key
                 ctx.runner.get("retain")
             data = forget_data(ctx, current, pool)
-            if not ctx.condensed_path:  # a saved set reports its own build times
-                data.seconds_cluster = seconds_cluster if r == 0 else 0.0  # later rounds re-sample and re-blend
+            if r > 0:  # clustering is done once, before any request: its time is round 0's
+                data.seconds_cluster = 0.0
             net, m = self._round(net, original, data, ctx, r)
             if ctx.rounds > 1:
                 out.update({f"round{r}_{k}": v for k, v in m.items()})

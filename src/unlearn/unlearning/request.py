@@ -23,6 +23,7 @@ from unlearn.eval.evalset import Images, on_device
 
 if TYPE_CHECKING:
     from unlearn.condense import Pool
+    from unlearn.unlearning.condensed_cache import PoolOnce
 
 
 @dataclass
@@ -46,10 +47,11 @@ def _materialise(ctx: RunContext, split: Corrupted) -> EvalSet:
     return EvalSet.from_loader(ctx.dm.loader(split, train=False), ctx.device, ctx.eval_memory)
 
 
-def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | None = None) -> ForgetData:
+def forget_data(ctx: RunContext, current: Tensor | None = None, pool: PoolOnce | None = None) -> ForgetData:
     """The data of one request. ``current``: the rows forgotten now (default: all of
     ``dm.forget_rows()``, which in multi-round runs is every row forgotten so far). With a
-    condenser, ``pool`` is the clustered training pool; ``None`` clusters it now (timed apart)."""
+    condenser, ``pool`` clusters the training pool when a set must be built (timed apart) and
+    keeps it for later rounds; a set built earlier for the same request is reused."""
     dm = ctx.dm
     unseen, evaluation = dm.test_parts(ctx.unseen_fraction)
     retain = _materialise(ctx, dm.retain_split())
@@ -63,24 +65,15 @@ def forget_data(ctx: RunContext, current: Tensor | None = None, pool: Pool | Non
         data.seconds_condense = float(cset.meta.get("seconds_build", 0.0))
         data.seconds_cluster = float(cset.meta.get("seconds_cluster", 0.0))
     elif condensing(ctx):
-        if pool is None:
-            pool, data.seconds_cluster = clustered_pool(ctx)
-        t1 = time.perf_counter()
-        # Every row forgotten so far: a cluster that ever held one stays residual (spec 7.4).
-        if ctx.ablation:
-            from unlearn.condense.ablation import ablation_set
+        from unlearn.unlearning.condensed_cache import PoolOnce, condensed_set
 
-            cset = ablation_set(ctx.condenser, pool, dm.forget_rows(), ctx.ablation)
-        else:
-            cset = ctx.condenser.condense(pool, dm.forget_rows())
-        data.seconds_condense = time.perf_counter() - t1
-        data.train_x, data.train_y = cset.images.to(ctx.device), cset.labels.to(ctx.device)
-        if ctx.condenser.name == "blend":
-            from unlearn.condense.ablation import halves
-
-            h, retained = halves(ctx.condenser, pool, dm.forget_rows()), dm.retain_rows()
-            data.free_mask = torch.isin(retained, h.free).to(ctx.device)
-            data.residual_mask = torch.isin(retained, h.residual).to(ctx.device)
+        built = condensed_set(ctx, pool or PoolOnce(ctx))
+        data.seconds_condense, data.seconds_cluster = built.seconds_build, built.seconds_cluster
+        data.train_x, data.train_y = built.cset.images.to(ctx.device), built.cset.labels.to(ctx.device)
+        if built.free is not None and built.residual is not None:
+            retained = dm.retain_rows()
+            data.free_mask = torch.isin(retained, built.free).to(ctx.device)
+            data.residual_mask = torch.isin(retained, built.residual).to(ctx.device)
     return data
 
 
