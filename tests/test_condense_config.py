@@ -17,6 +17,13 @@ def test_digits_budget_applies_to_digits_only_and_the_command_line_wins(tmp_path
     assert build.build("condensation", cfg.condensation).iterations == paper
 
 
+def test_gm_matches_with_a_two_deep_net_on_digits_and_the_papers_three_elsewhere(tmp_path):
+    assert compose_cfg("condense", tmp_path, ["condensation=gm"]).condensation.depth == 2
+    assert compose_cfg("condense", tmp_path, ["condensation=gm", "dataset=fashion_mnist"]).condensation.depth == 3
+    cfg = compose_cfg("condense", tmp_path, ["condensation=gm"])
+    assert build.build("condensation", cfg.condensation).depth == 2
+
+
 @pytest.mark.parametrize("method", ["blend", "random", "none"])
 def test_methods_without_a_budget_compose_and_build(tmp_path, method):
     cfg = compose_cfg("condense", tmp_path, [f"condensation={method}", "ipc=3"])
