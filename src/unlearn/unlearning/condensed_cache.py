@@ -20,14 +20,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from unlearn.condense import CondensedSet, Pool, store
 from unlearn.context import RunContext
+from unlearn.eval.evalset import EvalSet, on_device
 from unlearn.runs import cache_key, locked
 
 HALVES = "halves.safetensors"
+
+
+def clustered_pool(ctx: RunContext) -> tuple[Pool, float]:
+    """The whole training split as a condensation pool, prepared once before any request
+    (Blend's clustering); returns it and the seconds that preparation took."""
+    train = EvalSet.from_loader(ctx.dm.loader(ctx.dm.train, train=False), ctx.device, ctx.eval_memory)
+    pool = Pool(on_device(train.x, "cpu"), train.y.cpu(), torch.arange(len(train)), ctx.dm.num_classes)
+    ctx.condenser.device = ctx.device
+    t0 = time.perf_counter()
+    ctx.condenser.prepare(pool)
+    return pool, time.perf_counter() - t0
 
 
 class PoolOnce:
@@ -41,8 +54,6 @@ class PoolOnce:
 
     def __call__(self) -> Pool:
         if self._pool is None:
-            from unlearn.unlearning.request import clustered_pool
-
             self._pool, self.seconds = clustered_pool(self.ctx)
         return self._pool
 

@@ -9,7 +9,6 @@ part of the test split are materialised on the eval device once per request; wit
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,10 +18,9 @@ from torch import Tensor
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corrupted
 from unlearn.eval.evalset import EvalSet
-from unlearn.eval.evalset import Images, on_device
+from unlearn.eval.evalset import Images
 
 if TYPE_CHECKING:
-    from unlearn.condense import Pool
     from unlearn.unlearning.condensed_cache import PoolOnce
 
 
@@ -106,19 +104,6 @@ def saved_set(ctx: RunContext):
 
 def condensing(ctx: RunContext) -> bool:
     return ctx.condenser is not None and ctx.condenser.name != "none"
-
-
-def clustered_pool(ctx: RunContext) -> tuple[Pool, float]:
-    """The whole training split as a condensation pool, prepared once before any request
-    (Blend's clustering); returns it and the seconds that preparation took."""
-    from unlearn.condense import Pool
-
-    train = _materialise(ctx, ctx.dm.train)
-    pool = Pool(on_device(train.x, "cpu"), train.y.cpu(), torch.arange(len(train)), ctx.dm.num_classes)
-    ctx.condenser.device = ctx.device
-    t0 = time.perf_counter()
-    ctx.condenser.prepare(pool)
-    return pool, time.perf_counter() - t0
 
 
 def next_request(retained: Tensor, fraction: float, seed: int) -> Tensor:
