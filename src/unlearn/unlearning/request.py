@@ -10,7 +10,6 @@ part of the test split are materialised on the eval device once per request; wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -19,9 +18,7 @@ from unlearn.context import RunContext
 from unlearn.data.corruption import Corrupted
 from unlearn.eval.evalset import EvalSet
 from unlearn.eval.evalset import Images
-
-if TYPE_CHECKING:
-    from unlearn.unlearning.condensed_cache import PoolOnce
+from unlearn.unlearning.condensed_cache import PoolOnce, condensed_set
 
 
 @dataclass
@@ -63,8 +60,6 @@ def forget_data(ctx: RunContext, current: Tensor | None = None, pool: PoolOnce |
         data.seconds_condense = float(cset.meta.get("seconds_build", 0.0))
         data.seconds_cluster = float(cset.meta.get("seconds_cluster", 0.0))
     elif condensing(ctx):
-        from unlearn.unlearning.condensed_cache import PoolOnce, condensed_set
-
         built = condensed_set(ctx, pool or PoolOnce(ctx))
         data.seconds_condense, data.seconds_cluster = built.seconds_build, built.seconds_cluster
         data.train_x, data.train_y = built.cset.images.to(ctx.device), built.cset.labels.to(ctx.device)
