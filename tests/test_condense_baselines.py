@@ -231,3 +231,21 @@ def test_gm_on_8x8_digits_needs_a_shallower_net_than_the_papers(pool):
 
     assert growth(3) > 2.0
     assert growth(2) < 1.1
+
+
+@pytest.mark.parametrize("name", ["dm", "idm", "gm"])
+def test_a_wall_clock_budget_stops_after_the_iteration_that_spends_it(pool, name):
+    """``max_seconds`` gives each method the same time rather than the same count; the set records
+    how many iterations it got, and those match an unbudgeted run of that many (same seeds)."""
+    planned = 10_000
+    out = _make(name, ipc=2, iterations=planned, max_seconds=0.3).condense(pool)
+    done = out.meta["iterations"]
+    assert 1 <= done < planned and out.meta["iterations_planned"] == planned
+    assert len(out.meta["history"]) == done and out.meta["max_seconds"] == 0.3
+    same = _make(name, ipc=2, iterations=done).condense(pool)
+    assert torch.equal(same.images, out.images)
+
+
+def test_a_budget_that_is_not_positive_is_refused():
+    with pytest.raises(ConfigError, match=r"condensation.max_seconds=0.*positive number of seconds"):
+        DistributionMatching(ipc=2, max_seconds=0)

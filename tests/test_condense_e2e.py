@@ -85,8 +85,16 @@ def test_a_condensation_sweep_aggregates_into_a_table(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     paths = write_table(sweep, "comparison")
     lines = paths["md"].read_text().splitlines()
-    assert lines[2].startswith("| dataset | forget | ipc | blend acc | blend images | blend s | random acc")
+    assert lines[2].startswith("| dataset | forget | ipc | blend acc | blend images | blend s | blend it | random acc")
     assert lines[4].startswith("| digits | none | 2 | ") and "| 20 |" in lines[4]
+    cells = [c.strip() for c in lines[4].strip().strip("|").split("|")]
+    assert len(cells) == 10 and cells[4] == "20" and cells[6] == "20"  # Blend: 20 images, 20 iterations
+    # Both sets side by side in one figure, a panel per condenser.
+    assert paths["plots"] == [sweep / "condensed_digits_none_ipc2.png"]
+    from PIL import Image
+
+    with Image.open(paths["plots"][0]) as im:
+        assert im.width > 1.5 * im.height  # two 2.6 x 3 in panels in a row
 
 
 def test_condense_killed_in_its_build_and_in_its_evaluation_ends_as_an_uninterrupted_run(tmp_path: Path):

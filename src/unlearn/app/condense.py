@@ -95,7 +95,8 @@ def run_condense(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     metrics.update(images=float(len(cset)), retain_images=float(retain_images),
                    compression=len(cset) / max(retain_images, 1), forget_images=float(forget.numel()))
-    for key in ("free_clusters", "residual_clusters", "residual_images", "seconds_sampling", "seconds_blend"):
+    for key in ("iterations", "free_clusters", "residual_clusters", "residual_images", "seconds_sampling",
+                "seconds_blend"):
         if key in cset.meta:
             metrics[key] = float(cset.meta[key])
     metrics.update(_evaluate(cfg, cset, pool, forget, test, source, device))

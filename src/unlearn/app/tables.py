@@ -91,7 +91,8 @@ def _count(values: list[float]) -> str:
 
 def pivot_condensation(runs: list[tuple[Mapping[str, str], Mapping[str, float]]]) -> tuple[list[str], list[list[str]]]:
     """condense.py runs: one row per (dataset, forget, ipc, ...), per method its test accuracy,
-    its size and its build time (clustering + condensation, seconds)."""
+    its size, its build time (clustering + condensation, seconds) and, for iterative methods, the
+    iterations it ran."""
     values: dict[str, set[str]] = {}
     for ident, _ in runs:
         for k, v in ident.items():
@@ -106,7 +107,10 @@ def pivot_condensation(runs: list[tuple[Mapping[str, str], Mapping[str, float]]]
         groups.setdefault(row, {}).setdefault(ident.get("condensation", "?"), []).append(metrics)
     order = ("blend", "dm", "idm", "gm", "random", "none")
     methods = sorted({m for g in groups.values() for m in g}, key=lambda m: (order + (m,)).index(m))
-    header = row_keys + [f"{m} {c}" for m in methods for c in ("acc", "images", "s")]
+    # Iterations where a method has them: DM / IDM / GM on a wall-clock budget differ in how many they got.
+    iterative = {m for g in groups.values() for m, rs in g.items() if any("iterations" in r for r in rs)}
+    header = row_keys + [f"{m} {c}" for m in methods
+                         for c in ("acc", "images", "s", "it")[:4 if m in iterative else 3]]
     rows = []
     for row, by_method in sorted(groups.items()):
         cells = [v for _, v in row]
@@ -114,6 +118,8 @@ def pivot_condensation(runs: list[tuple[Mapping[str, str], Mapping[str, float]]]
             rs = by_method.get(m, [])
             cells += [_fmt([r.get("test_acc") for r in rs]), _count([r.get("images") for r in rs]),
                       _seconds([r.get("seconds_cluster", 0.0) + r.get("seconds_build", 0.0) for r in rs])]
+            if m in iterative:
+                cells.append(_count([r.get("iterations") for r in rs]))
         rows.append(cells)
     return header, rows
 
@@ -283,8 +289,9 @@ def _legend(header: list[str]) -> str:
 
 
 def write_table(sweep_root: Path, title: str = "") -> dict[str, Any]:
-    """table.md and table.csv in ``sweep_root`` (and, for unlearning sweeps, one trade-off figure per
-    forget request: ``plots``); refuses to replace existing ones.
+    """table.md and table.csv in ``sweep_root`` (and ``plots``: for unlearning sweeps one trade-off figure
+    per forget request, for condensation sweeps the condensed sets side by side per setting); refuses
+    to replace existing ones.
 
     A sweep of label noise and poison gets two tables in table.md and one CSV whose first
     column, ``table``, names the kind of each row (the columns are the union of both)."""
@@ -311,6 +318,7 @@ def write_table(sweep_root: Path, title: str = "") -> dict[str, Any]:
                                          for name, header, rows in blocks for r in rows]
     with open(csv_path, "w", newline="") as fh:
         csv.writer(fh).writerows(table)
+    from unlearn.app.condensed_montage import montage
     from unlearn.app.tradeoff_plot import plot_tradeoffs
 
-    return {"md": md, "csv": csv_path, "plots": plot_tradeoffs(runs, Path(sweep_root))}
+    return {"md": md, "csv": csv_path, "plots": plot_tradeoffs(runs, Path(sweep_root)) + montage(Path(sweep_root))}

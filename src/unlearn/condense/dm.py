@@ -22,13 +22,13 @@ class DistributionMatching(SyntheticCondenser):
 
     def __init__(self, ipc: int, seed: int = 0, width: int = 128, depth: int = 3, iterations: int = 20000,
                  lr: float = 0.01, momentum: float = 0.5, batch_real: int = 256, dsa: bool = True,
-                 dsa_strategy: str = DEFAULT_STRATEGY) -> None:
-        super().__init__(ipc, seed, width, depth, iterations, lr, momentum, batch_real, dsa, dsa_strategy)
+                 dsa_strategy: str = DEFAULT_STRATEGY, max_seconds: float | None = None) -> None:
+        super().__init__(ipc, seed, width, depth, iterations, lr, momentum, batch_real, dsa, dsa_strategy, max_seconds)
 
     def optimise(self, syn: SyntheticSet, pool: Pool) -> list[float]:
         opt = self.image_optimizer(syn)
-        losses = torch.zeros(self.iterations, device=self.device)
-        for it in range(self.iterations):
+        losses: list[torch.Tensor] = []
+        for it in self.steps():
             net = self.random_net(pool, derive_seed(self.seed, NET, it))
             net.train()  # instance norm: the mode changes nothing, kept as the spec states it
             net.requires_grad_(False)
@@ -44,5 +44,5 @@ class DistributionMatching(SyntheticCondenser):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses[it] = loss.detach()
-        return losses.cpu().tolist()
+            losses.append(loss.detach())
+        return torch.stack(losses).cpu().tolist() if losses else []

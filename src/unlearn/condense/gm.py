@@ -54,8 +54,9 @@ class GradientMatching(SyntheticCondenser):
     def __init__(self, ipc: int, seed: int = 0, width: int = 128, depth: int = 3, iterations: int = 1000,
                  lr: float = 0.1, momentum: float = 0.5, batch_real: int = 256, dsa: bool = True,
                  dsa_strategy: str = DEFAULT_STRATEGY, outer_loop: int | None = None,
-                 inner_loop: int | None = None, lr_net: float = 0.01, batch_train: int = 256) -> None:
-        super().__init__(ipc, seed, width, depth, iterations, lr, momentum, batch_real, dsa, dsa_strategy)
+                 inner_loop: int | None = None, lr_net: float = 0.01, batch_train: int = 256,
+                 max_seconds: float | None = None) -> None:
+        super().__init__(ipc, seed, width, depth, iterations, lr, momentum, batch_real, dsa, dsa_strategy, max_seconds)
         defaults = default_loops(self.ipc)
         if outer_loop is None and defaults is not None:
             outer_loop = defaults[0]
@@ -82,8 +83,8 @@ class GradientMatching(SyntheticCondenser):
 
     def optimise(self, syn: SyntheticSet, pool: Pool) -> list[float]:
         opt = self.image_optimizer(syn)
-        losses = torch.zeros(self.iterations, device=self.device)
-        for it in range(self.iterations):
+        losses: list[torch.Tensor] = []
+        for it in self.steps():
             net = self.random_net(pool, derive_seed(self.seed, NET, it))
             net.train()
             net_opt = torch.optim.SGD(net.parameters(), lr=self.lr_net)
@@ -97,8 +98,8 @@ class GradientMatching(SyntheticCondenser):
                 if ol < self.outer_loop - 1:
                     self.train_net(net, net_opt, syn, derive_seed(self.seed, INNER, it, ol))
             # Per class and matching step, as the reference reports it.
-            losses[it] = total / (self.outer_loop * len(syn.groups))
-        return losses.cpu().tolist()
+            losses.append(total / (self.outer_loop * len(syn.groups)))
+        return torch.stack(losses).cpu().tolist() if losses else []
 
     def match_loss(self, net: nn.Module, syn: SyntheticSet, seed: int) -> Tensor:
         params = [p for p in net.parameters() if p.dim() > 1]

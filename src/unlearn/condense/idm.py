@@ -26,8 +26,9 @@ class ImprovedDistributionMatching(SyntheticCondenser):
 
     def __init__(self, ipc: int, seed: int = 0, width: int = 128, depth: int = 3, iterations: int = 20000,
                  lr: float = 0.01, momentum: float = 0.5, batch_real: int = 256, dsa: bool = True,
-                 dsa_strategy: str = DEFAULT_STRATEGY, nets: int = 3, ce_weight: float = 1.0) -> None:
-        super().__init__(ipc, seed, width, depth, iterations, lr, momentum, batch_real, dsa, dsa_strategy)
+                 dsa_strategy: str = DEFAULT_STRATEGY, nets: int = 3, ce_weight: float = 1.0,
+                 max_seconds: float | None = None) -> None:
+        super().__init__(ipc, seed, width, depth, iterations, lr, momentum, batch_real, dsa, dsa_strategy, max_seconds)
         if int(nets) < 1:
             raise bad_value("condensation.nets", nets, "a positive number of fixed random ConvNets")
         self.nets = int(nets)
@@ -49,8 +50,8 @@ class ImprovedDistributionMatching(SyntheticCondenser):
         nets = self.build_nets(pool)
         opt = self.image_optimizer(syn)
         sizes = syn.sizes
-        losses = torch.zeros(self.iterations, device=self.device)
-        for it in range(self.iterations):
+        losses: list[torch.Tensor] = []
+        for it in self.steps():
             seeds = [derive_seed(self.seed, AUGMENT, it, c) for c, _, _ in syn.groups]
             # One DSA draw per class and iteration, shared by the real and synthetic side and by every net.
             reals = [self.augment(syn.real_batch(k, self.batch_real), s) for k, s in enumerate(seeds)]
@@ -68,5 +69,5 @@ class ImprovedDistributionMatching(SyntheticCondenser):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses[it] = loss.detach()
-        return losses.cpu().tolist()
+            losses.append(loss.detach())
+        return torch.stack(losses).cpu().tolist() if losses else []

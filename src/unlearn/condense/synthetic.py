@@ -13,7 +13,9 @@ run is reproducible, two purposes never share a stream, and the global RNG is le
 from __future__ import annotations
 
 import logging
+import time
 from abc import abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,10 +118,12 @@ class SyntheticCondenser(Condenser):
 
     def __init__(self, ipc: int, seed: int = 0, width: int = 128, depth: int = 3, iterations: int = 1000,
                  lr: float = 0.01, momentum: float = 0.5, batch_real: int = 256, dsa: bool = True,
-                 dsa_strategy: str = DEFAULT_STRATEGY) -> None:
+                 dsa_strategy: str = DEFAULT_STRATEGY, max_seconds: float | None = None) -> None:
         super().__init__(ipc, seed, width, depth)
         if int(iterations) < 0:
             raise bad_value("condensation.iterations", iterations, "a non-negative number")
+        if max_seconds is not None and not float(max_seconds) > 0:
+            raise bad_value("condensation.max_seconds", max_seconds, "a positive number of seconds, or null (no budget)")
         if int(batch_real) < 1:
             raise bad_value("condensation.batch_real", batch_real, "a positive number of real images per class")
         self.iterations = int(iterations)
@@ -127,9 +131,26 @@ class SyntheticCondenser(Condenser):
         self.momentum = float(momentum)
         self.batch_real = int(batch_real)
         self.augmenter = DSA(dsa_strategy) if dsa else None
+        self.max_seconds = None if max_seconds is None else float(max_seconds)
 
     def augment(self, x: Tensor, seed: int, siamese: bool = True) -> Tensor:
         return x if self.augmenter is None else self.augmenter(x, seed, siamese=siamese)
+
+    def steps(self) -> Iterator[int]:
+        """The iteration indices of ``optimise``: all ``iterations`` of them, or, with ``max_seconds``, up
+        to the one that spends the budget. A wall-clock budget is how one gives DM / IDM / GM the same
+        time on machines of different speed; the run is then reproducible only up to where it stopped,
+        which ``meta["iterations"]`` records. On a GPU each check waits for the queued work, so the
+        time counted is the work done, not the work launched."""
+        start = time.perf_counter()
+        for it in range(self.iterations):
+            yield it
+            if self.max_seconds is None:
+                continue
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            if time.perf_counter() - start >= self.max_seconds:
+                return
 
     def image_optimizer(self, syn: SyntheticSet) -> torch.optim.Optimizer:
         return torch.optim.SGD([syn.images], lr=self.lr, momentum=self.momentum)
@@ -141,7 +162,9 @@ class SyntheticCondenser(Condenser):
         if syn.groups and self.iterations > 0:
             history = self.optimise(syn, retain)
         meta: dict[str, Any] = {
-            "method": self.name, "ipc": self.ipc, "iterations": self.iterations, "seed": self.seed,
+            "method": self.name, "ipc": self.ipc, "iterations": len(history), "seed": self.seed,
+            "iterations_planned": self.iterations,
+            "max_seconds": self.max_seconds,
             "lr": self.lr, "momentum": self.momentum, "batch_real": self.batch_real,
             "dsa": None if self.augmenter is None else self.augmenter.strategy,
             "per_class": syn.per_class(pool.num_classes),
