@@ -11,6 +11,15 @@ Re-record only when a change is *meant* to change behaviour, and say why in the 
 Runs use one intra-op thread (``one_thread``): with two, float sums reorder and SCRUB's first
 KL losses (about 1e-6) already differ in the second digit.
 
+Pins are per kind of CPU where a kind's float kernels change a method: ``methods.json`` was
+recorded on the project's first machines; ``methods.<vendor>-<capability>.json`` (e.g.
+``methods.AuthenticAMD-AVX512.json``) holds only the cases that came out differently on that kind
+and wins there. Measured on an AMD EPYC (AVX-512): every method matched except A-AMU's, whose
+first losses moved by up to 0.4% (aamu_cf) and 15% (aamu_scrub's third), with aamu_scrub's test
+accuracy 1.4 points lower: its loss-distribution term ranks per-sample losses of a model that has
+memorised its forget set, where the last bits of the logits decide. Record a kind's file with
+``UNLEARN_RECORD_PINS=kind`` (only for cases that fail there for that reason, said in the commit).
+
 Every case runs with ``eval_memory=host``: the evaluation images stay in host memory and every
 method, the KNN alpha estimator included, takes them through ``take`` / ``EvalSet.rows``, as on a
 GPU with 224-pixel splits. On a CPU that path gives the same numbers as the default one, so the
@@ -36,7 +45,31 @@ from unlearn.eval.evalset import EvalSet, HostImages
 pytestmark = pytest.mark.slow
 
 PINS = Path(__file__).parent / "pins" / "methods.json"
-RECORD = os.environ.get("UNLEARN_RECORD_PINS") == "1"
+RECORD = os.environ.get("UNLEARN_RECORD_PINS") in ("1", "kind")
+
+
+def cpu_kind() -> str:
+    """``<vendor>-<capability>``: who made the CPU and which kernels torch picks on it."""
+    vendor = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("vendor_id"):
+                vendor = line.split(":", 1)[1].strip()
+                break
+    return f"{vendor}-{torch.backends.cpu.get_cpu_capability()}"
+
+
+KIND_PINS = PINS.with_name(f"methods.{cpu_kind()}.json")
+
+
+def pinned(case: str) -> dict:
+    """This CPU kind's pin of ``case`` where it has one, else the first machines'."""
+    if KIND_PINS.is_file():
+        kind = json.loads(KIND_PINS.read_text())
+        if case in kind:
+            return kind[case]
+    return json.loads(PINS.read_text())[case]
 FORGET = ["forget=random10"]
 # Shortened so that every method runs in seconds on digits; the shortening is part of the pin.
 CASES: dict[str, list[str]] = {
@@ -123,12 +156,13 @@ def _close(key: str, got: float, want: float) -> bool:
 def test_method_behaviour_is_pinned(shared_root, case, monkeypatch, one_thread):
     got = _pinned_run(shared_root, case, monkeypatch)
     if RECORD:
-        pins = json.loads(PINS.read_text()) if PINS.exists() else {}
+        path = KIND_PINS if os.environ["UNLEARN_RECORD_PINS"] == "kind" else PINS
+        pins = json.loads(path.read_text()) if path.exists() else {}
         pins[case] = got
-        PINS.parent.mkdir(exist_ok=True)
-        PINS.write_text(json.dumps(dict(sorted(pins.items())), indent=1) + "\n")
-        pytest.skip(f"recorded {case}")
-    want = json.loads(PINS.read_text())[case]
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(dict(sorted(pins.items())), indent=1) + "\n")
+        pytest.skip(f"recorded {case} in {path.name}")
+    want = pinned(case)
     assert got["losses"] == pytest.approx(want["losses"], rel=1e-4, abs=1e-6), "first losses moved"
     moved = {k: (got["metrics"].get(k), v) for k, v in want["metrics"].items()
              if k not in got["metrics"] or not _close(k, got["metrics"][k], v)}
