@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from unlearn.app.tradeoff_plot import save_new_figure
+
 ORDER = ("blend", "dm", "idm", "gm", "random", "none")
 
 
@@ -62,10 +64,5 @@ def montage(sweep_root: Path) -> list[Path]:
             ax.axis("off")
         fig.suptitle(f"{dataset}, forget={forget}, {ipc} per class", fontsize=9)
         fig.tight_layout(rect=(0, 0, 1, 0.92))
-        path = Path(sweep_root) / f"condensed_{dataset}_{forget}_ipc{ipc}.png"
-        if path.exists():
-            raise FileExistsError(f"{path} exists; not overwriting it")
-        fig.savefig(path)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_new_figure(fig, Path(sweep_root) / f"condensed_{dataset}_{forget}_ipc{ipc}.png"))
     return paths

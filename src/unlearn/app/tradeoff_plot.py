@@ -78,13 +78,19 @@ def plot_tradeoffs(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         axes[0].legend(fontsize=7)
         fig.suptitle(f"{dataset}, forget={forget}: each method's result against its time", fontsize=9)
         fig.tight_layout()
-        path = Path(out_dir) / f"tradeoff_{dataset}_{forget}.png"
-        if path.exists():
-            raise FileExistsError(f"{path} exists; not overwriting it")
-        fig.savefig(path)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_new_figure(fig, Path(out_dir) / f"tradeoff_{dataset}_{forget}.png"))
     return paths
+
+
+def save_new_figure(fig: Any, path: Path) -> Path:
+    """Write and close ``fig``; a sweep's figures, like its tables, are never overwritten."""
+    import matplotlib.pyplot as plt
+
+    if path.exists():
+        raise FileExistsError(f"{path} exists; not overwriting it")
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def log_to_wandb(paths: Sequence[Path], table_md: Path, name: str) -> None:
