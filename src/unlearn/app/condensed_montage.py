@@ -14,7 +14,8 @@ import yaml
 
 from unlearn.app.tradeoff_plot import save_new_figure
 
-ORDER = ("blend", "dm", "idm", "gm", "random", "none")
+# Columns of a condensation table and panels of its figure, in this order (others after, by name).
+CONDENSER_ORDER = ("blend", "dm", "idm", "gm", "random", "none")
 
 
 def _panels(sweep_root: Path) -> dict[tuple[str, str, str], list[tuple[str, Path, dict[str, float]]]]:
@@ -56,7 +57,7 @@ def montage(sweep_root: Path) -> list[Path]:
 
     paths = []
     for (dataset, forget, ipc), panels in sorted(settings.items()):
-        panels.sort(key=lambda p: ((*ORDER, p[0]).index(p[0]), str(p[1])))
+        panels.sort(key=lambda p: ((*CONDENSER_ORDER, p[0]).index(p[0]), str(p[1])))
         fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.0), dpi=120, squeeze=False)
         for ax, (method, picture, metrics) in zip(axes[0], panels):
             ax.imshow(mpimg.imread(picture), cmap="gray")

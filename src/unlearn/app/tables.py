@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from unlearn.app.condensed_montage import CONDENSER_ORDER, montage
+
 # Swept keys that are not part of a row's identity.
 NOT_ROW_KEYS = ("method", "seed", "dataset.seed")
 METHOD_ORDER = ("oracle", "cf", "cuts", "sap", "potion")
@@ -105,8 +107,7 @@ def pivot_condensation(runs: list[tuple[Mapping[str, str], Mapping[str, float]]]
     for ident, metrics in runs:
         row = tuple((k, ident.get(k, "")) for k in row_keys)
         groups.setdefault(row, {}).setdefault(ident.get("condensation", "?"), []).append(metrics)
-    order = ("blend", "dm", "idm", "gm", "random", "none")
-    methods = sorted({m for g in groups.values() for m in g}, key=lambda m: (order + (m,)).index(m))
+    methods = sorted({m for g in groups.values() for m in g}, key=lambda m: (*CONDENSER_ORDER, m).index(m))
     # Iterations where a method has them: DM / IDM / GM on a wall-clock budget differ in how many they got.
     iterative = {m for g in groups.values() for m, rs in g.items() if any("iterations" in r for r in rs)}
     header = row_keys + [f"{m} {c}" for m in methods
@@ -318,7 +319,6 @@ def write_table(sweep_root: Path, title: str = "") -> dict[str, Any]:
                                          for name, header, rows in blocks for r in rows]
     with open(csv_path, "w", newline="") as fh:
         csv.writer(fh).writerows(table)
-    from unlearn.app.condensed_montage import montage
     from unlearn.app.tradeoff_plot import plot_tradeoffs
 
     return {"md": md, "csv": csv_path, "plots": plot_tradeoffs(runs, Path(sweep_root)) + montage(Path(sweep_root))}

@@ -10,7 +10,8 @@ import torch
 
 from unlearn.condense.base import CONDENSERS, Pool
 from unlearn.condense.dsa import DEFAULT_STRATEGY
-from unlearn.condense.synthetic import AUGMENT, NET, SyntheticCondenser, SyntheticSet, derive_seed, group_means
+from unlearn.condense.synthetic import (AUGMENT, NET, SyntheticCondenser, SyntheticSet, derive_seed, group_means,
+                                        history)
 
 
 @CONDENSERS.register("dm")
@@ -45,4 +46,4 @@ class DistributionMatching(SyntheticCondenser):
             loss.backward()
             opt.step()
             losses.append(loss.detach())
-        return torch.stack(losses).cpu().tolist() if losses else []
+        return history(losses)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearn.condense.base import CONDENSERS, Pool
-from unlearn.condense.synthetic import AUGMENT, INNER, NET, SyntheticCondenser, SyntheticSet, derive_seed
+from unlearn.condense.synthetic import AUGMENT, INNER, NET, SyntheticCondenser, SyntheticSet, derive_seed, history
 from unlearn.condense.dsa import DEFAULT_STRATEGY
 from unlearn.errors import bad_value
 
@@ -99,7 +99,7 @@ class GradientMatching(SyntheticCondenser):
                     self.train_net(net, net_opt, syn, derive_seed(self.seed, INNER, it, ol))
             # Per class and matching step, as the reference reports it.
             losses.append(total / (self.outer_loop * len(syn.groups)))
-        return torch.stack(losses).cpu().tolist() if losses else []
+        return history(losses)
 
     def match_loss(self, net: nn.Module, syn: SyntheticSet, seed: int) -> Tensor:
         params = [p for p in net.parameters() if p.dim() > 1]

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from unlearn.condense.base import CONDENSERS, Pool
-from unlearn.condense.synthetic import AUGMENT, NET, SyntheticCondenser, SyntheticSet, derive_seed, group_means
+from unlearn.condense.synthetic import (AUGMENT, NET, SyntheticCondenser, SyntheticSet, derive_seed, group_means,
+                                        history)
 from unlearn.condense.dsa import DEFAULT_STRATEGY
 from unlearn.errors import bad_value
 
@@ -70,4 +71,4 @@ class ImprovedDistributionMatching(SyntheticCondenser):
             loss.backward()
             opt.step()
             losses.append(loss.detach())
-        return torch.stack(losses).cpu().tolist() if losses else []
+        return history(losses)

@@ -108,6 +108,11 @@ def init_from_real(pool: Pool, ipc: int, seed: int, device: torch.device) -> Syn
     return SyntheticSet(real, real_rows, images, labels, pool.index.cpu()[init], groups, sampler)
 
 
+def history(losses: list[Tensor]) -> list[float]:
+    """Each iteration's loss as floats, read from the device once at the end (none ran: empty)."""
+    return torch.stack(losses).cpu().tolist() if losses else []
+
+
 def group_means(features: Tensor, sizes: list[int]) -> Tensor:
     """Mean feature of each consecutive block of ``sizes`` rows: ``[len(sizes), D]``."""
     return torch.stack([block.mean(0) for block in features.flatten(1).split(sizes)])
