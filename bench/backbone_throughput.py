@@ -50,7 +50,8 @@ def measure(arch: str, accelerator: str, precision: str, batch: int, steps: int)
     from conftest import compose_cfg
 
     from unlearn.app import build
-    from unlearn.models.module import ClassifierModule, Recipe
+    from unlearn.models.module import ClassifierModule
+    from unlearn.models.recipe import Recipe
 
     root = Path(tempfile.mkdtemp(prefix="bench_"))
     cfg = compose_cfg("correct", root, [f"arch={arch}", *RANDOM_WEIGHTS[arch], "stages=default",

@@ -30,12 +30,14 @@ from unlearn.data.corruption import Symmetric
 from unlearn.data.datamodule import CorruptionDataModule
 from unlearn.data.digits import Digits
 from unlearn.eval.evalset import EvalSet
-from unlearn.models.module import ClassifierModule, Recipe, make_optimizer
+from unlearn.models.module import ClassifierModule
+from unlearn.models.recipe import Recipe, make_optimizer
 from unlearn.models.schedule import make_scheduler
 from unlearn.progress import StageProgressBar
 from unlearn.catalogue import list_archs
 from unlearn.registry import ARCHS
-from unlearn.unlearning.fit import FitPlace, fit
+from unlearn.unlearning.fit import fit
+from unlearn.unlearning.fit_spec import FitPlace
 
 
 def plain_stage(net, loader, recipe: Recipe) -> float:

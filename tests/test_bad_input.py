@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from conftest import compose_cfg, run_cli
+from conftest import REPO, compose_cfg, run_cli
 from unlearn.app import build
 from unlearn.app.correct import run_correct
 from unlearn.errors import ConfigError
@@ -106,8 +110,11 @@ def test_unknown_mia_variant_is_refused(tmp_path, key, value):
 EARLY = [
     (("corrupted_ckpt=/etc/passwd",), ["corrupted_ckpt", "/etc/passwd", "not a safetensors"]),
     (("seed=-1",), ["seed=-1", "0 to 4294967295"]),
-    (("trainer.devices=0",), ["trainer:", "devices"]),
-    (("trainer.precision=bogus",), ["trainer:", "bogus"]),
+    (("trainer.devices=0",), ["trainer.devices=0", "a positive count"]),
+    (("trainer.precision=bogus",), ["trainer.precision='bogus'", "bf16-mixed"]),
+    (("method.alpha=0.5",), ["method.alpha=0.5"]),
+    (("stages.corrupted.max_epochs=0",), ["max_epochs=0"]),
+    (("corruption=poison", "corruption.target_class=12"), ["corruption.target_class=12", "0..9"]),
     (("dataset.heldout_fraction=0",), ["dataset.heldout_fraction=0", "method=cuts"]),
     (("method=aamu_cf", "forget=random10", "condensed=/tmp"), ["condensed='/tmp'", "holds no condensed set"]),
     (("method=aamu_cf", "forget=random10", "unlearn.rounds=0"), ["unlearn.rounds=0"]),
@@ -116,11 +123,23 @@ EARLY = [
 ]
 
 
+# Runs an entry point as ``python <script> ...`` would, then says whether Lightning was imported.
+PROBE = ("import runpy, sys\nsys.argv = sys.argv[1:]\ntry:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+         "finally:\n    print('lightning imported:', 'lightning' in sys.modules)\n")
+
+
 @pytest.mark.parametrize("overrides, words", EARLY, ids=[" ".join(o) for o, _ in EARLY])
 def test_refused_before_any_work(tmp_path, overrides, words):
-    line = _error_line(run_cli("correct.py", "logger=none", *overrides, root=tmp_path))
+    """... and before Lightning is imported (app/preflight.py): a refusal costs torch's import and our
+    checks (2-3 s here, bench/refusal_time.py), not Lightning's import on top (4-5 s more)."""
+    env = {**os.environ, "UNLEARN_ROOT": str(tmp_path), "WANDB_MODE": "offline"}
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(REPO / "correct.py"), "logger=none", *overrides],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    line = _error_line(proc)
     for word in words:
         assert word in line, line
+    assert proc.stderr.strip() == line  # exactly one line on stderr
+    assert "lightning imported: False" in proc.stdout, proc.stdout
     assert not (tmp_path / "outputs" / "artifacts").exists()
 
 

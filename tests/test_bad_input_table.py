@@ -1,6 +1,6 @@
-"""Bad values of the keys users set most, table-driven: each is refused before any work with exit
-status 2 and one line on stderr naming the key, the value and what is allowed; nothing is written
-under ``outputs/artifacts``. Run in-process through the entry point's guard (the same code path as
+"""Bad values of the keys users set most, table-driven, for each entry point (correct.py, train.py,
+condense.py): each is refused before any work with exit status 2 and one line on stderr naming the
+key, the value and what is allowed; nothing is written under ``outputs/artifacts``. Run in-process through the entry point's guard (the same code path as
 the command line, without a Python start-up per case); ``test_bad_input.py`` runs a sample of them
 through real subprocesses, and ``bench/refusal_time.py`` measures how fast a refusal comes."""
 
@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from conftest import compose_cfg
+from unlearn.app.condense import run_condense
 from unlearn.app.correct import run_correct
+from unlearn.app.train import run_train
 from unlearn.app.entry import guarded
 from unlearn.checkpoints import save_model
 from unlearn.models.small_cnn import small_cnn
@@ -50,8 +52,10 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("dataset.source.test_fraction=[1]",), ("dataset.source.test_fraction=[1]", "a number")),
     # alpha, devices, precision, unknown options
     (("method.alpha=0.5",), ("method.alpha=0.5",)),
-    (("trainer.devices=0",), ("trainer:", "devices")),
-    (("trainer.precision=bogus",), ("trainer:", "bogus")),
+    (("trainer.devices=0",), ("trainer.devices=0", "a positive count")),
+    (("trainer.devices=[]",), ("trainer.devices=[]", "a list of device indices")),
+    (("trainer.precision=bogus",), ("trainer.precision='bogus'", "bf16-mixed")),
+    (("trainer.accelerator=bogus",), ("trainer:", "bogus")),  # Lightning's own verdict, in one line
     (("eval_memory=gpu",), ("eval_memory='gpu'", "auto, host")),
     ((*UNLEARN, "unlearn.mia_phi=float16"), ("unlearn.mia_phi='float16'",)),
     # paths: missing, the wrong kind of file, truncated, another arch's weights
@@ -62,6 +66,43 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     ((*UNLEARN, "condensed=/tmp"), ("condensed='/tmp'", "holds no condensed set")),
     ((*UNLEARN, "condensed=/nonexistent"), ("condensed='/nonexistent'",)),
 ]
+
+# train.py: the stage name and the groups a stage trains with
+TRAIN_CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
+    (("stage=bogus",), ("stage='bogus'", "original, corrupted")),
+    (("stage=original",), ("stage='original'", "corruption=none")),
+    (("stage=proxy", "corruption=none"), ("stage='proxy'", "a clean model has no proxy")),
+    (("stage=retain", "forget=random10", "forget.fraction=0"), ("forget.fraction=0",)),
+    (("corruption.rate=2",), ("corruption.rate=2", "[0, 1]")),
+    (("corruption=asymmetric", "corruption.rate=-1"), ("corruption.rate=-1",)),
+    (("stages.corrupted.lr=0",), ("lr=0",)),
+    (("+stages.retian.lr=0.1",), ("stages.retian",)),
+    (("dataset.heldout_fraction=1",), ("dataset.heldout_fraction=1", "[0, 1)")),
+    (("dataset.num_workers=-2",), ("dataset.num_workers=-2",)),
+    (("arch.net.hidden=wide",), ("arch.net.hidden='wide'", "an int")),
+    (("seed=4294967296",), ("seed=4294967296",)),
+    (("trainer.devices=-3",), ("trainer.devices=-3",)),
+    (("trainer.precision=8",), ("trainer.precision=8",)),
+]
+
+# condense.py: the condenser, the forget request, the budget, a saved set to re-evaluate
+CONDENSE_CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
+    (("ipc=0",), ("ipc=0",)),
+    (("condensation=dm", "ipc=-1"), ("ipc=-1",)),
+    (("condensation=dm", "condense_seconds=0"), ("condense_seconds=0", "a positive number of seconds")),
+    (("condensation=gm", "condensation.momentum=fast"), ("condensation.momentum='fast'", "a number")),
+    (("ipc=abc",), ("ipc='abc'",)),
+    (("forget=random10", "forget.fraction=1.5"), ("forget.fraction=1.5",)),
+    (("forget=class", "forget.classes=[12]"), ("forget.classes", "12")),
+    (("dataset.source.test_fraction=[1]",), ("dataset.source.test_fraction=[1]", "a number")),
+    (("seed=-1",), ("seed=-1",)),
+    (("condensed=/tmp",), ("condensed='/tmp'", "holds no condensed set")),
+    (("trainer.devices=0",), ("trainer.devices=0",)),
+]
+
+ENTRIES = {"correct": run_correct, "train": run_train, "condense": run_condense}
+ALL = [("correct", o, w) for o, w in CASES] + [("train", o, w) for o, w in TRAIN_CASES] \
+    + [("condense", o, w) for o, w in CONDENSE_CASES]
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +115,14 @@ def files(tmp_path_factory) -> dict[str, str]:
     return {"small_cnn": str(other), "truncated": str(truncated)}
 
 
-@pytest.mark.parametrize("overrides, words", CASES, ids=[" ".join(o) for o, _ in CASES])
-def test_refused_in_one_line_before_any_work(tmp_path: Path, capsys, files, overrides, words):
+@pytest.mark.parametrize("entry, overrides, words", ALL, ids=[f"{e}.py " + " ".join(o) for e, o, _ in ALL])
+def test_refused_in_one_line_before_any_work(tmp_path: Path, capsys, files, entry, overrides, words):
     overrides = tuple(o.format(**files) for o in overrides)
-    cfg = compose_cfg("correct", tmp_path, ["logger=none", *overrides])
+    if entry == "condense" and not any(o.startswith("ipc=") for o in overrides):
+        overrides = ("evaluate.models=0", *overrides)  # nothing would be trained before the refusal anyway
+    cfg = compose_cfg(entry, tmp_path, ["logger=none", *overrides])
     with pytest.raises(SystemExit) as stop:
-        guarded(run_correct)(cfg)
+        guarded(ENTRIES[entry])(cfg)
     err = capsys.readouterr().err.strip().splitlines()
     assert stop.value.code == 2 and len(err) == 1, err
     for word in words:

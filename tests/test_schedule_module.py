@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from unlearn.errors import ConfigError
-from unlearn.models.module import Recipe
+from unlearn.models.recipe import Recipe
 from unlearn.models.schedule import warmup_hold_cosine
 
 

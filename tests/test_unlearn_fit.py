@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearn.models.module import Recipe, make_optimizer
+from unlearn.models.recipe import Recipe, make_optimizer
 from unlearn.models.schedule import make_scheduler
-from unlearn.unlearning.fit import FitPlace, Pass, fit, fit_passes, sample_rows
+from unlearn.unlearning.fit import fit, fit_passes, sample_rows
+from unlearn.unlearning.fit_spec import FitPlace, Pass
 
 CPU = {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "enable_model_summary": False}
 

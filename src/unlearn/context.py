@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from unlearn.data.corruption import Corrupted
-from unlearn.data.datamodule import CorruptionDataModule
 from unlearn.errors import bad_value
 from unlearn.eval.evalset import EvalSet
-from unlearn.models.classifier import Classifier
-from unlearn.stage_logger import JobLogger
-from unlearn.stages import StageRunner
+
+if TYPE_CHECKING:  # hints only: a method module imports this one, and the start-up check imports
+    # the methods without Lightning (app/preflight.py), which the data and stage modules need
+    from unlearn.data.corruption import Corrupted
+    from unlearn.data.datamodule import CorruptionDataModule
+    from unlearn.models.classifier import Classifier
+    from unlearn.stage_logger import JobLogger
+    from unlearn.stages import StageRunner
 
 EVAL_SPLITS = ("test", "heldout", "train", "train_corrupted", "proxy_triggered", "test_triggered")
 

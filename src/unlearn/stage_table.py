@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from unlearn.data.corruption import Corrupted
-from unlearn.data.datamodule import CorruptionDataModule
 from unlearn.errors import bad_value
+
+if TYPE_CHECKING:  # hints only: the start-up check reads the stage names without Lightning
+    from unlearn.data.corruption import Corrupted
+    from unlearn.data.datamodule import CorruptionDataModule
 
 
 def _numbered(stage: str, number: int | None) -> int:

@@ -28,7 +28,8 @@ from unlearn.dist import is_global_zero
 from unlearn.data.datamodule import CorruptionDataModule
 from unlearn.errors import bad_value
 from unlearn.models.classifier import Classifier
-from unlearn.models.module import ClassifierModule, Recipe
+from unlearn.models.module import ClassifierModule
+from unlearn.models.recipe import Recipe
 from unlearn.progress import StageProgressBar, stage_label
 from unlearn.runs import cache_key, locked, write_json
 from unlearn.stage_table import stage as stage_spec, stage_split

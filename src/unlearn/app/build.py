@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from hydra.errors import InstantiationException
@@ -25,15 +25,18 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 from unlearn.checkpoints import load_state
 from unlearn.context import RunContext
 from unlearn.data.corruption import Corruption, Poison
-from unlearn.data.datamodule import CorruptionDataModule
 from unlearn.stage_table import STAGES
 from unlearn.app.signature_check import check_types
 from unlearn.errors import ConfigError, UnlearnError, bad_value, one_line
 from unlearn.models.classifier import Classifier
-from unlearn.models.module import Recipe
+from unlearn.models.recipe import Recipe
 from unlearn.settings import UnlearnSettings
-from unlearn.stage_logger import JobLogger
-from unlearn.stages import StageRunner
+
+if TYPE_CHECKING:  # Lightning's modules: imported where they are built, so that the start-up check
+    # (app/preflight.py), which uses this module's builders, refuses bad values without Lightning
+    from unlearn.data.datamodule import CorruptionDataModule
+    from unlearn.stage_logger import JobLogger
+    from unlearn.stages import StageRunner
 
 
 def _allowed_keys(target: str) -> list[str]:
@@ -180,6 +183,8 @@ def key_material(cfg: DictConfig, corr: Corruption) -> dict[str, Any]:
 
 
 def job_logger(cfg: DictConfig) -> JobLogger:
+    from unlearn.stage_logger import JobLogger
+
     node = cfg.get("logger")
     if node is None or node.get("_target_") is None:
         return JobLogger(None)
@@ -208,6 +213,8 @@ def eval_device(cfg: DictConfig) -> torch.device:
 def runner(cfg: DictConfig, dm: CorruptionDataModule, make: Callable[[], Classifier], corr: Corruption,
            logger: JobLogger, trainer: dict[str, Any] | None = None) -> StageRunner:
     """``trainer``: the checked ``trainer_kwargs(cfg)`` when the caller already has them."""
+    from unlearn.stages import StageRunner
+
     external = {"corrupted": Path(cfg.corrupted_ckpt)} if cfg.get("corrupted_ckpt") else {}
     if external:  # not a file, not safetensors, another arch: refused now, with the key that named it
         try:
@@ -239,6 +246,15 @@ def forget(cfg: DictConfig, dm: CorruptionDataModule) -> None:
     dm.forget_index = rows
 
 
+def check_ablation(cfg: DictConfig, settings: UnlearnSettings | None, condenser: Any) -> None:
+    """``unlearn.ablation`` replaces Blend's training set, so it needs Blend building one here."""
+    if settings is None or settings.ablation is None:
+        return
+    if condenser is None or condenser.name != "blend" or cfg.get("condensed"):
+        raise bad_value("unlearn.ablation", settings.ablation, "an ablation of Blend's training set: it needs "
+                        "condensation=blend (and no condensed=) with a forget request")
+
+
 def context(cfg: DictConfig, run_dir: Path) -> RunContext:
     """Everything a job needs, built in dependency order from the composed config."""
     trainer = trainer_kwargs(cfg)  # Lightning's verdict on the trainer keys before any data loads
@@ -252,9 +268,7 @@ def context(cfg: DictConfig, run_dir: Path) -> RunContext:
     node = cfg.get("condensation")
     condenser = build("condensation", node) if node is not None and cfg.get("forget") is not None else None
     dm.shadow_count = settings.shadows
-    if settings.ablation is not None and (condenser is None or condenser.name != "blend" or cfg.get("condensed")):
-        raise bad_value("unlearn.ablation", settings.ablation, "an ablation of Blend's training set: it needs "
-                        "condensation=blend (and no condensed=) with a forget request")
+    check_ablation(cfg, settings, condenser)
     return RunContext(dm=dm, runner=runner(cfg, dm, make, corr, logger, trainer), build_net=make, device=eval_device(cfg),
                       run_dir=run_dir, logger=logger, condenser=condenser, unseen_fraction=settings.unseen_fraction,
                       seed=seed(cfg), rounds=settings.rounds, round_fraction=settings.round_fraction,

@@ -19,21 +19,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from unlearn.app import build
+from unlearn.app import build, preflight
+from unlearn.app.console import import_lightning
 from unlearn.app.report import table, write_metrics
 from unlearn.condense import CondensedSet, Condenser, Pool, store
-from unlearn.condense.evaluate import fit_shape, test_accuracies
 from unlearn.condense.random import random_rows
 from unlearn.data.forget import ForgetRequest
 from unlearn.data.imageset import ImageSet
 from unlearn.data.sources import Source
 from unlearn.errors import ConfigError
 from unlearn.eval.evalset import EvalSet
-from unlearn.models.module import Recipe
+from unlearn.models.recipe import Recipe
 from unlearn.runs import cache_key, locked
 
 log = logging.getLogger("unlearn")
@@ -65,6 +64,9 @@ def _accuracy_metrics(prefix: str, accs: list[float]) -> dict[str, float]:
 
 def run_condense(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     run_dir = Path(cfg.paths.output_dir)
+    preflight.check(cfg)  # before Lightning is imported: a bad value costs no more than torch's import
+    L = import_lightning()
+
     L.seed_everything(build.seed(cfg), verbose=False)
     source: Source = build.build("dataset.source", cfg.dataset.source)
     train, test = source.load()
@@ -136,6 +138,8 @@ def _built(cfg: DictConfig, pool: Pool, forget: torch.Tensor, meta: dict[str, An
 
 def _evaluate(cfg: DictConfig, cset: CondensedSet, pool: Pool, forget: torch.Tensor, test: ImageSet,
               source: Source, device: torch.device) -> dict[str, float]:
+    from unlearn.condense.evaluate import fit_shape, test_accuracies  # Lightning: after the start-up check
+
     e = cfg.evaluate
     if int(e.models) < 1:
         return {}

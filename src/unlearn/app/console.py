@@ -59,3 +59,12 @@ def route_to_job_log() -> None:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
         logger.propagate = True
+
+
+def import_lightning():  # noqa: ANN201 - the lightning module
+    """Lightning, imported after the start-up check (app/preflight.py), with its loggers routed as
+    ``route_to_job_log`` does: importing it attaches a stderr handler of its own."""
+    import lightning
+
+    route_to_job_log()
+    return lightning

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 from omegaconf import DictConfig
 
-from unlearn.app import build
+from unlearn.app import build, preflight
+from unlearn.app.console import import_lightning
 from unlearn.app.report import log_alpha_curve, plot_alpha_curve, table, write_metrics
 from unlearn.dist import global_rank, is_global_zero
 
@@ -24,14 +24,14 @@ def run_correct(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         from unlearn.errors import ConfigError
 
         raise ConfigError(f"{run_dir}/metrics.json exists; pick another hydra.run.dir")
+    preflight.check(cfg)  # before Lightning is imported: a bad value costs no more than torch's import
+    L = import_lightning()
+
     L.seed_everything(build.seed(cfg), verbose=False)
-    method = build.build("method", cfg.method)  # config errors before any logger starts
+    method = build.build("method", cfg.method)
     ctx = build.context(cfg, run_dir)
     if method.uses_heldout and not ctx.dm.holds_out:
-        from unlearn.errors import bad_value
-
-        raise bad_value("dataset.heldout_fraction", ctx.dm.heldout_fraction,
-                        f"a fraction > 0 for method={method.name}, which builds on the clean held-out set")
+        raise preflight.heldout_needed(method.name, ctx.dm.heldout_fraction)
 
     # Training is collective under DDP: every rank trains the stages, in the same order.
     for stage, seed in method.stages(ctx):

@@ -6,36 +6,27 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 from omegaconf import DictConfig
 
-from unlearn.app import build
+from unlearn.app import build, preflight
+from unlearn.app.console import import_lightning
 from unlearn.app.report import table, write_metrics
-from unlearn.stage_table import STAGES, TABLE
 from unlearn.dist import global_rank, is_global_zero
-from unlearn.errors import bad_value
 from unlearn.eval.evalset import accuracy
 
 log = logging.getLogger("unlearn")
 
 
 def run_train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
-    stage = str(cfg.stage)
-    if stage == "original":
-        # The model approximate unlearning starts from: the corrupted stage without corruption.
-        if cfg.corruption.get("_target_", "").rsplit(".", 1)[-1] != "NoCorruption":
-            raise bad_value("stage", stage, "original with corruption=none (or stage=corrupted for a corrupted model)")
-        stage = "corrupted"
-    if stage not in STAGES or TABLE[stage].internal:
-        raise bad_value("stage", stage, ("original", *(s for s in STAGES if not TABLE[s].internal)))
+    preflight.check(cfg)  # before Lightning is imported: a bad value costs no more than torch's import
+    L = import_lightning()
+
+    stage = preflight.train_stage(cfg)
     run_dir = Path(cfg.paths.output_dir)
     L.seed_everything(build.seed(cfg), verbose=False)
     ctx = build.context(cfg, run_dir)
     runner = ctx.runner
 
-    if stage == "proxy" and cfg.proxy_seeds is None:
-        raise bad_value("stage", stage, "a corrupted stage (corrupted, oracle, cf, retain) with corruption=none: "
-                        "a clean model has no proxy to train")
     seeds = [int(s) for s in cfg.proxy_seeds] if stage == "proxy" else [None]
     results = [runner.get(stage, seed) for seed in seeds]  # collective under DDP: every rank
     if not is_global_zero():

@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from unlearn.eval.evalset import EvalSet, accuracy
 from unlearn.models.classifier import Classifier
-from unlearn.models.module import ClassifierModule, Recipe
+from unlearn.models.module import ClassifierModule
+from unlearn.models.recipe import Recipe
 
 
 class TensorPairs(Dataset):

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.neighbors import NearestNeighbors
 
 
 def self_agreement_score(
@@ -29,6 +28,8 @@ def self_agreement_score(
     if supported < 2:
         return -1e6 - (2 - supported)
     # Brute force: tree indexes are slower than one matrix product on wide features.
+    from sklearn.neighbors import NearestNeighbors  # when used: a second of start-up otherwise
+
     nn = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(features.numpy())
     neighbours = nn.kneighbors(features.numpy(), return_distance=False)[:, 1:]
     p = preds.numpy()

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from unlearn.data.data_settings import check_data_settings, holds_out
 from unlearn.data.corruption import Corrupted, Corruption, NoCorruption, Poison, check_source, clean
 from unlearn.data.dataset import CorruptedImages, collate
 from unlearn.data.sampler import EpochShuffle
@@ -46,12 +47,8 @@ class CorruptionDataModule(L.LightningDataModule):
         super().__init__()
         self.source = source
         self.corruption = corruption if corruption is not None else NoCorruption()
-        if isinstance(heldout_fraction, bool) or not isinstance(heldout_fraction, (int, float)) \
-                or not 0.0 <= float(heldout_fraction) < 1.0:
-            raise bad_value("dataset.heldout_fraction", heldout_fraction, "a fraction in [0, 1)")
-        for key, size in (("dataset.batch_size", batch_size), ("dataset.eval_batch_size", eval_batch_size)):
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise bad_value(key, size, "a positive number of images per batch")
+        check_data_settings(heldout_fraction, heldout_size, train_size, batch_size, eval_batch_size, num_workers,
+                            crop_padding, seed)
         self.heldout_fraction = float(heldout_fraction)
         # Size of the held-out set drawn from a source's separate clean pool (None: 1000, spec 9).
         self.heldout_size = None if heldout_size is None else int(heldout_size)
@@ -80,8 +77,7 @@ class CorruptionDataModule(L.LightningDataModule):
 
     @property
     def holds_out(self) -> bool:
-        """Whether a held-out (proxy) set will exist, known from the config without loading any data."""
-        return self.heldout_size is not None or self.heldout_fraction > 0
+        return holds_out(self.heldout_fraction, self.heldout_size)
 
     @property
     def num_classes(self) -> int:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import Tensor, nn
 
 from unlearn.eval.evalset import EvalSet, logits
@@ -48,6 +47,8 @@ def out_statistics(shadow_phi: Tensor, shadow_in: Tensor) -> tuple[Tensor, float
 
 def membership_auc(member_scores: Tensor, nonmember_scores: Tensor) -> float:
     """ROC-AUC x 100 of "higher score => member"; nan if a side is empty."""
+    from sklearn.metrics import roc_auc_score  # when used: a second of start-up otherwise
+
     m, n = member_scores.double().numpy(), nonmember_scores.double().numpy()
     if len(m) == 0 or len(n) == 0:
         return float("nan")

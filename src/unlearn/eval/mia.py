@@ -20,9 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from torch import nn
 
 from unlearn.eval.evalset import EvalSet, logits
@@ -85,6 +82,10 @@ def _as_numpy(scores: Scores) -> np.ndarray:
 
 def _oof_auc(member: np.ndarray, nonmember: np.ndarray, seed: int, folds: int) -> float:
     """One run of the reference attack: balance, 1-D LR, stratified k-fold OOF ROC-AUC x 100."""
+    from sklearn.linear_model import LogisticRegression  # scikit-learn when a score is computed:
+    from sklearn.metrics import roc_auc_score  # at import it is a second of every refusal's start-up
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
     m = min(len(member), len(nonmember))
     if m < folds:  # StratifiedKFold needs >= folds samples of each class
         return float("nan")
@@ -206,6 +207,8 @@ def loss_threshold_auc(member_losses: Scores, nonmember_losses: Scores) -> float
     the direction is fixed, so values below 50 mean members have *higher* loss than
     non-members (e.g. over-unlearning). nan if either side is empty.
     """
+    from sklearn.metrics import roc_auc_score
+
     member, nonmember = _as_numpy(member_losses), _as_numpy(nonmember_losses)
     if len(member) == 0 or len(nonmember) == 0:
         return float("nan")

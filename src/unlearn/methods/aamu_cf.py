@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearn.context import RunContext
-from unlearn.models.module import Recipe
+from unlearn.models.recipe import Recipe
 from unlearn.registry import METHODS
 from unlearn.unlearning.fit import fit
 from unlearn.unlearning.matching import matching_term

@@ -12,9 +12,9 @@ from torch import Tensor, nn
 
 from unlearn.context import RunContext
 from unlearn.methods.scrub import SCRUB
-from unlearn.models.module import Recipe
+from unlearn.models.recipe import Recipe
 from unlearn.registry import METHODS
-from unlearn.unlearning.fit import StepLoss
+from unlearn.unlearning.fit_spec import StepLoss
 from unlearn.unlearning.matching import matching_term
 from unlearn.unlearning.request import ForgetData
 from unlearn.unlearning.teachers import kd_loss

@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearn.context import RunContext
-from unlearn.models.module import Recipe
+from unlearn.models.recipe import Recipe
 from unlearn.registry import METHODS
-from unlearn.unlearning.fit import Pass, StepLoss, fit_passes
+from unlearn.unlearning.fit import fit_passes
+from unlearn.unlearning.fit_spec import Pass, StepLoss
 from unlearn.unlearning.method import UnlearnMethod
 from unlearn.unlearning.request import ForgetData
 from unlearn.unlearning.teachers import frozen_copy, kd_loss

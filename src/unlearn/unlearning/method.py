@@ -22,9 +22,9 @@ from torch import nn
 
 from unlearn.context import RunContext
 from unlearn.method import Method, MethodResult, Stage
-from unlearn.models.module import Recipe
+from unlearn.models.recipe import Recipe
 from unlearn.runs import cache_key
-from unlearn.unlearning.fit import FitPlace, single_device
+from unlearn.unlearning.fit_spec import FitPlace, single_device
 from unlearn.unlearning.condensed_cache import PoolOnce
 from unlearn.unlearning.request import ForgetData, check_saved_set, forget_data, next_request
 from unlearn.unlearning.scores import METRICS, scores, shadow_attack

@@ -8,7 +8,7 @@ import copy
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearn.models.module import Recipe
+from unlearn.models.recipe import Recipe
 
 
 def kl_to_target(student_logits: Tensor, target_log_probs: Tensor, T: float) -> Tensor:
