@@ -6,7 +6,8 @@
 Every sweep in multirun/tables.yaml becomes one ``python correct.py -m ...`` (or condense.py) under
 outputs/multirun/<table>[_cpu]/<time>/<i>; upstream models are shared through the artifact
 store, so rows that reuse a corrupted model train it once. ``--dry-run`` composes every job
-of the table with Hydra (nothing trains) and prints the job count.
+of the table with Hydra and runs each job's start-up check on it (nothing trains; a bad value
+anywhere in the sweep is refused in one line naming the job), then prints the job count.
 """
 
 from __future__ import annotations
@@ -27,13 +28,21 @@ TABLES = REPO / "multirun" / "tables.yaml"
 
 
 def compose_all(sweeps: list[str], extra: list[str], script: str = "correct") -> int:
+    """Compose every job and run the start-up check each job runs (app/preflight.py) on it, so a bad
+    value anywhere in a sweep is refused before any job starts; returns the number of jobs."""
     from hydra import compose, initialize_config_dir
+
+    from unlearn.app import preflight
+    from unlearn.errors import UnlearnError
 
     jobs = 0
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         for sweep in sweeps:
             for job in expand(" ".join([sweep, *extra])):
-                compose(script, overrides=job)
+                try:
+                    preflight.check(compose(script, overrides=job))
+                except UnlearnError as err:
+                    sys.exit(f"error: {err} (job: {script}.py {' '.join(job)})")
                 jobs += 1
     return jobs
 
@@ -90,7 +99,7 @@ def main() -> None:
     sweeps = spec["cpu" if args.cpu else "sweeps"]
     script = spec.get("script", "correct")  # the entry point: correct.py or condense.py
     if args.dry_run:
-        print(f"{args.table}{' (cpu)' if args.cpu else ''}: {compose_all(sweeps, args.overrides, script)} jobs compose")
+        print(f"{args.table}{' (cpu)' if args.cpu else ''}: {compose_all(sweeps, args.overrides, script)} jobs compose and pass the start-up check")
         return
     root = Path(os.environ.get("UNLEARN_ROOT", ".")).resolve()
     name = args.table.replace("/", "_") + ("_cpu" if args.cpu else "")

@@ -24,6 +24,7 @@ def _shape(name: str) -> tuple[int, int, int]:
 def test_arch_builds_and_classifies(name):
     torch.manual_seed(0)
     net = ARCHS.get(name)(_shape(name), 7, **SMALL.get(name, {}))
+    assert net.arch == name  # what a checkpoint records; the start-up check compares it with arch.name
     x = torch.randn(2, *_shape(name))
     net.eval()
     assert net(x).shape == (2, 7)

@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from conftest import CONF, REPO, run_cli
-from unlearn.app import build
+from unlearn.app import build, preflight
 from unlearn.app.tables import expand, load_tables, pivot, collect, write_table
 
 TABLES = load_tables(REPO / "multirun" / "tables.yaml")
@@ -42,12 +42,15 @@ def test_every_job_of_every_table_composes(table):
             assert spec[kind], (table, kind)
             for sweep in spec[kind]:
                 for job in expand(config_choices(sweep)):
+                    # ... and passes the start-up check each job runs (app/preflight.py: recipes,
+                    # settings, every group's builder): no paper setting is refused by it.
                     if spec.get("script") == "condense":
                         cfg = compose("condense", overrides=job)
+                        preflight.check(cfg)
                         assert build.build("condensation", cfg.condensation).ipc == cfg.ipc
                         continue
                     cfg = compose("correct", overrides=job)
-                    build.recipes(cfg)  # every stage recipe validates (schedules, lengths)
+                    preflight.check(cfg)
                     assert cfg.method._target_
 
 
@@ -97,17 +100,27 @@ def test_run_py_dry_run_takes_flags_between_table_and_overrides():
     proc = subprocess.run([sys.executable, str(REPO / "multirun" / "run.py"), "cuts/table2", "--cpu", "logger=none",
                            "--dry-run"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "cuts/table2 (cpu): 12 jobs compose" in proc.stdout
+    assert "cuts/table2 (cpu): 12 jobs compose and pass the start-up check" in proc.stdout
     proc = subprocess.run([sys.executable, str(REPO / "multirun" / "run.py"), "cuts/fmnist", "--dry-run"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "cuts/fmnist: 112 jobs compose" in proc.stdout  # 2 archs x (5 noise x 4 + 2 poison x 4 methods) x 2 seeds
+    assert "cuts/fmnist: 112 jobs compose and pass the start-up check" in proc.stdout  # 2 archs x (5 noise x 4 + 2 poison x 4 methods) x 2 seeds
     twin = subprocess.run([sys.executable, str(REPO / "multirun" / "run.py"), "cuts/fmnist", "--cpu", "--dry-run"],
                           capture_output=True, text=True, timeout=300)
     assert twin.returncode != 0 and "--cpu" in twin.stderr and "cuts/fmnist" in twin.stderr
     bad = subprocess.run([sys.executable, str(REPO / "multirun" / "run.py"), "cuts/table99"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "cuts/table99" in bad.stderr and "cuts/table1" in bad.stderr
+
+
+def test_a_bad_value_in_a_sweep_is_refused_by_the_dry_run_naming_the_job():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(REPO / "multirun" / "run.py"), "cuts/table2", "--cpu", "--dry-run",
+                           "trainer.devices=0"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "trainer.devices=0 is not allowed" in proc.stderr and "(job: correct.py " in proc.stderr, proc.stderr
 
 
 def test_poison_tables_show_asr_and_pus_not_recovery():

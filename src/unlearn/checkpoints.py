@@ -40,15 +40,20 @@ def read_meta(path: Path) -> dict[str, str]:
                           f"({one_line(err)}); pass a model.safetensors this project wrote") from err
 
 
+def check_arch(path: Path, saved_arch: str | None, arch: str) -> None:
+    """A checkpoint of another arch, refused by name (a net's ``arch`` is its config name, so this
+    runs before any net is built: app/preflight.py)."""
+    if saved_arch != arch:
+        raise ConfigError(f"checkpoint {str(path)!r} is of arch {saved_arch!r}, but arch={arch!r}; "
+                          f"use a checkpoint of {arch!r} or set arch={saved_arch}")
+
+
 def load_state(path: Path, net: Classifier) -> dict[str, torch.Tensor]:
     """Load weights for ``net``, refusing a checkpoint saved for another arch or shape."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"checkpoint {str(path)!r} does not exist")
-    saved_arch = read_meta(path).get("arch")
-    if saved_arch != net.arch:
-        raise ConfigError(f"checkpoint {str(path)!r} is of arch {saved_arch!r}, but arch={net.arch!r}; "
-                          f"use a checkpoint of {net.arch!r} or set arch={saved_arch}")
+    check_arch(path, read_meta(path).get("arch"), net.arch)
     state = load_file(str(path))
     expected = net.state_dict()
     bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]

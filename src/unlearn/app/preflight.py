@@ -5,8 +5,8 @@ second, not Lightning's import (seconds) or a model's training (minutes).
 Every check here is the one the builders run again later (the same functions and constructors:
 ``build.*``, the classes the ``_target_`` keys name), called early on what the config alone decides.
 What needs the data waits for it, still before any training: a ``train_size`` above the split's
-size, a checkpoint of another arch (the net's shape follows the images), a ``condensed=`` set built
-for another request. Lightning's own verdict on the trainer keys comes then too; here only the
+size, a checkpoint of this arch whose shapes do not fit (another class count; the net's input
+follows the images), a ``condensed=`` set built for another request. Lightning's own verdict on the trainer keys comes then too; here only the
 values no Lightning takes are refused (``devices=0``, a precision outside Lightning's list).
 """
 
@@ -47,7 +47,7 @@ def check(cfg: DictConfig) -> None:
             corruption.check_target(source.num_classes)
     forget = cfg.get("forget")
     if forget is not None:
-        build.build("forget", forget)
+        build.build("forget", forget).check_classes(source.num_classes)
     if cfg.get("arch") is not None:
         check_types("arch.net", cfg.arch.net, skip=build.INJECTED)
     budget = cfg.get("condense_seconds")  # condense.py's budget for DM / IDM / GM (condensation.max_seconds)
@@ -101,16 +101,16 @@ _DATA_KEYS = ("heldout_fraction", "heldout_size", "train_size", "batch_size", "e
 
 
 def _files(cfg: DictConfig, source: Any) -> None:
-    """Paths the job would read: present and of the right kind (which arch a checkpoint is of waits
-    for the net, whose shape follows the data)."""
-    from unlearn.checkpoints import read_meta
+    """Paths the job would read: present, of the right kind and, for weights, of this arch (whether
+    their shapes fit waits for the net, whose input follows the data)."""
+    from unlearn.checkpoints import check_arch, read_meta
 
     ckpt = cfg.get("corrupted_ckpt")
     if ckpt:
         if not Path(ckpt).is_file():
             raise ConfigError(f"corrupted_ckpt: checkpoint {str(ckpt)!r} does not exist")
         try:
-            read_meta(Path(ckpt))
+            check_arch(Path(ckpt), read_meta(Path(ckpt)).get("arch"), cfg.arch.name)
         except ConfigError as err:
             raise ConfigError(f"corrupted_ckpt: {err}") from err
     condensed = cfg.get("condensed")

@@ -19,5 +19,9 @@ class ForgetRequest(ABC):
     def select(self, labels: Tensor, num_classes: int) -> Tensor:
         """Sorted train-split indices to forget."""
 
+    def check_classes(self, num_classes: int) -> None:
+        """Refuse what the class count alone rules out (a class index out of range), before any
+        data loads; the rest waits for the labels."""
+
     def describe(self) -> str:
         return self.name

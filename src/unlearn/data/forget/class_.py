@@ -43,6 +43,9 @@ class ClassForget(ForgetRequest):
         gen = torch.Generator().manual_seed(self.seed)
         return sorted(torch.randperm(num_classes, generator=gen)[: self.count].tolist())
 
+    def check_classes(self, num_classes: int) -> None:
+        self.chosen(num_classes)
+
     def select(self, labels: Tensor, num_classes: int) -> Tensor:
         classes = torch.tensor(self.chosen(num_classes), dtype=labels.dtype)
         return torch.isin(labels, classes).nonzero().squeeze(1)
