@@ -52,6 +52,9 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("dataset.source.test_fraction=[1]",), ("dataset.source.test_fraction=[1]", "a number")),
     # alpha, devices, precision, unknown options
     (("method.alpha=0.5",), ("method.alpha=0.5",)),
+    (("method.knn_k=-1",), ("method.knn_k=-1", "a positive number of neighbours")),  # once a traceback after training
+    (("method.coverage=0",), ("method.coverage=0",)),
+    (("method=l1_sparse", "forget=random10", "method.alpha=-1"), ("method.alpha=-1", "an L1 weight >= 0")),
     (("trainer.devices=0",), ("trainer.devices=0", "a positive count")),
     (("trainer.devices=[]",), ("trainer.devices=[]", "a list of device indices")),
     (("trainer.precision=bogus",), ("trainer.precision='bogus'", "bf16-mixed")),
@@ -98,6 +101,9 @@ CONDENSE_CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("seed=-1",), ("seed=-1",)),
     (("condensed=/tmp",), ("condensed='/tmp'", "holds no condensed set")),
     (("trainer.devices=0",), ("trainer.devices=0",)),
+    (("evaluate.models=-1",), ("evaluate.models=-1", "0 skips")),
+    (("evaluate.epochs=0",), ("evaluate.epochs=0", "a positive number of epochs")),
+    (("evaluate.lr=abc",), ("evaluate.lr='abc'", "a number")),
 ]
 
 ENTRIES = {"correct": run_correct, "train": run_train, "condense": run_condense}

@@ -160,6 +160,25 @@ def _check_trainer(kwargs: dict[str, Any]) -> None:
         raise ConfigError(f"trainer: {text[:300]}") from err
 
 
+def evaluation(cfg: DictConfig) -> tuple[int, Recipe]:
+    """condense.py's ``evaluate:`` node: how many fresh nets measure a set (0: none) and how each trains."""
+    e = cfg.evaluate
+    models = e.get("models")
+    if isinstance(models, bool) or not isinstance(models, int) or models < 0:
+        raise bad_value("evaluate.models", models, "a whole number of nets >= 0 (0 skips the evaluation)")
+    values = {}
+    for key, cast in (("epochs", int), ("lr", float), ("weight_decay", float), ("batch_size", int), ("momentum", float)):
+        value = e.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (cast is int and value != int(value)):
+            raise bad_value(f"evaluate.{key}", value, "a whole number" if cast is int else "a number")
+        values[key] = cast(value)
+    try:
+        recipe = Recipe(max_epochs=values.pop("epochs"), optimizer="sgd", **values)
+    except UnlearnError as err:  # the recipe names its own field (max_epochs); the user wrote evaluate.epochs
+        raise ConfigError(f"evaluate.{str(err).replace('max_epochs=', 'epochs=', 1)}") from None
+    return models, recipe
+
+
 def seed(cfg: DictConfig) -> int:
     """The job's seed, checked: every RNG is seeded from it (numpy needs 0 <= seed < 2**32)."""
     value = cfg.get("seed")

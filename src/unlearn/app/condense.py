@@ -32,7 +32,6 @@ from unlearn.data.imageset import ImageSet
 from unlearn.data.sources import Source
 from unlearn.errors import ConfigError
 from unlearn.eval.evalset import EvalSet
-from unlearn.models.recipe import Recipe
 from unlearn.runs import cache_key, locked
 
 log = logging.getLogger("unlearn")
@@ -47,12 +46,6 @@ def normalised(data: ImageSet, source: Source) -> torch.Tensor:
     mean = torch.tensor(source.mean).view(1, -1, 1, 1)
     std = torch.tensor(source.std).view(1, -1, 1, 1)
     return (x - mean) / std
-
-
-def _recipe(cfg: DictConfig) -> Recipe:
-    e = cfg.evaluate
-    return Recipe(max_epochs=int(e.epochs), lr=float(e.lr), weight_decay=float(e.weight_decay),
-                  batch_size=int(e.batch_size), optimizer="sgd", momentum=float(e.momentum))
 
 
 def _accuracy_metrics(prefix: str, accs: list[float]) -> dict[str, float]:
@@ -140,21 +133,21 @@ def _evaluate(cfg: DictConfig, cset: CondensedSet, pool: Pool, forget: torch.Ten
               source: Source, device: torch.device) -> dict[str, float]:
     from unlearn.condense.evaluate import fit_shape, test_accuracies  # Lightning: after the start-up check
 
-    e = cfg.evaluate
-    if int(e.models) < 1:
+    models, recipe = build.evaluation(cfg)
+    if models == 0:
         return {}
     channels, size = cfg.arch.get("in_channels"), cfg.arch.get("input_size")
     shape = tuple(fit_shape(pool.images[:1], channels, size).shape[1:])
     make = build.net_builder_for(cfg, shape, source.num_classes)
     test_x = fit_shape(normalised(test, source), channels, size)
     test_set = EvalSet(test_x.to(device), *(test.labels.long().to(device),) * 2, torch.zeros_like(test.labels))
-    recipe, trainer = _recipe(cfg), build.trainer_kwargs(cfg)
-    seeds = [int(cfg.seed) + i for i in range(int(e.models))]
+    trainer = build.trainer_kwargs(cfg)
+    seeds = [int(cfg.seed) + i for i in range(models)]
     t0 = time.perf_counter()
     accs = test_accuracies(make, fit_shape(cset.images, channels, size), cset.labels, test_set, source.num_classes,
                            recipe, trainer, seeds, device)
     out = _accuracy_metrics("", accs)
-    if bool(e.random_baseline):
+    if bool(cfg.evaluate.random_baseline):
         # The same number of real retain images per class, drawn at random: what condensation must beat.
         retain = pool.without(forget)
         rows = random_rows(retain, torch.bincount(cset.labels, minlength=source.num_classes), int(cfg.seed))

@@ -63,6 +63,8 @@ def check(cfg: DictConfig) -> None:
                                                  cfg.dataset.get("heldout_size")):
             raise heldout_needed(method.name, cfg.dataset.get("heldout_fraction"))
         build.check_ablation(cfg, settings, condenser)
+    if task == "condense":
+        build.evaluation(cfg)
     _files(cfg, source)
 
 

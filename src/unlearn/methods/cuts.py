@@ -68,6 +68,14 @@ class CUTS(Method):
         self.proxy_seeds = [int(s) for s in proxy_seeds]
         self.knn_grid, self.poison_grid = grid(knn_grid), grid(poison_grid)
         self.curve_grid = grid(curve_grid) if curve_grid else []
+        if knn_k is not None and (isinstance(knn_k, bool) or not isinstance(knn_k, int) or knn_k < 1):
+            raise bad_value("method.knn_k", knn_k, "null (floor(|heldout| / K / 2)) or a positive number of neighbours")
+        if not 0.0 < float(coverage) <= 1.0:
+            raise bad_value("method.coverage", coverage, "a fraction of the classes in (0, 1]")
+        if int(patience) < 1:
+            raise bad_value("method.patience", patience, "a positive number of grid points")
+        if not 0.0 <= float(asr_threshold) <= 1.0:
+            raise bad_value("method.asr_threshold", asr_threshold, "a fraction in [0, 1]")
         self.knn_k, self.coverage, self.patience = knn_k, float(coverage), int(patience)
         self.asr_threshold = float(asr_threshold)
         self.random_seed = int(random_seed)

@@ -42,6 +42,8 @@ class L1Sparse(UnlearnMethod):
                  milestones: tuple[int, ...] = (50, 75)) -> None:
         if not 0 <= int(no_l1_epochs) <= int(epochs):
             raise ConfigError(f"method.no_l1_epochs={no_l1_epochs!r} is not allowed; allowed: 0..epochs ({epochs})")
+        if float(alpha) < 0:
+            raise ConfigError(f"method.alpha={alpha!r} is not allowed; allowed: an L1 weight >= 0 (0: plain fine-tuning)")
         self.recipe = milestone_sgd(epochs, lr, batch_size, momentum, weight_decay, milestones)
         self.alpha, self.no_l1_epochs = float(alpha), int(no_l1_epochs)
         self.l1_ratio = float("nan")
