@@ -30,8 +30,6 @@ def run_correct(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     L.seed_everything(build.seed(cfg), verbose=False)
     method = build.build("method", cfg.method)
     ctx = build.context(cfg, run_dir)
-    if method.uses_heldout and not ctx.dm.holds_out:
-        raise preflight.heldout_needed(method.name, ctx.dm.heldout_fraction)
 
     # Training is collective under DDP: every rank trains the stages, in the same order.
     for stage, seed in method.stages(ctx):

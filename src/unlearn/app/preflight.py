@@ -59,18 +59,14 @@ def check(cfg: DictConfig) -> None:
         condenser = build.build("condensation", node)
     if task == "correct":
         method = build.build("method", cfg.method)
-        if method.uses_heldout and not holds_out(cfg.dataset.get("heldout_fraction", 0.1),
-                                                 cfg.dataset.get("heldout_size")):
-            raise heldout_needed(method.name, cfg.dataset.get("heldout_fraction"))
+        fraction = cfg.dataset.get("heldout_fraction", 0.1)
+        if method.uses_heldout and not holds_out(fraction, cfg.dataset.get("heldout_size")):
+            raise bad_value("dataset.heldout_fraction", fraction,
+                            f"a fraction > 0 for method={method.name}, which builds on the clean held-out set")
         build.check_ablation(cfg, settings, condenser)
     if task == "condense":
         build.evaluation(cfg)
     _files(cfg, source)
-
-
-def heldout_needed(method: str, fraction: Any) -> ConfigError:
-    return bad_value("dataset.heldout_fraction", fraction,
-                     f"a fraction > 0 for method={method}, which builds on the clean held-out set")
 
 
 def train_stage(cfg: DictConfig) -> str:
