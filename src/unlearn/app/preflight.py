@@ -6,8 +6,9 @@ Every check here is the one the builders run again later (the same functions and
 ``build.*``, the classes the ``_target_`` keys name), called early on what the config alone decides.
 What needs the data waits for it, still before any training: a ``train_size`` above the split's
 size, a checkpoint of this arch whose shapes do not fit (another class count; the net's input
-follows the images), a ``condensed=`` set built for another request. Lightning's own verdict on the trainer keys comes then too; here only the
-values no Lightning takes are refused (``devices=0``, a precision outside Lightning's list).
+follows the images), a ``condensed=`` set built for another request. Lightning's own verdict on the
+trainer keys comes then too; here only the values no Lightning takes are refused (``devices=0``, a
+precision outside Lightning's list).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +90,9 @@ def train_stage(cfg: DictConfig) -> str:
 def _dataset(cfg: DictConfig) -> Any:
     """The dataset's source (which names its classes and its files) and the DataModule's settings."""
     node = cfg.dataset
-    settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
-                if k not in ("_target_", "source")}
-    check_data_settings(**{k: v for k, v in settings.items() if k in _DATA_KEYS})
+    keys = inspect.signature(check_data_settings).parameters  # the DataModule's settings it checks
+    check_data_settings(**{k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k in keys})
     return build.build("dataset.source", node.source)
-
-
-_DATA_KEYS = ("heldout_fraction", "heldout_size", "train_size", "batch_size", "eval_batch_size", "num_workers",
-              "crop_padding", "seed")
 
 
 def _files(cfg: DictConfig, source: Any) -> None:
