@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Lowest first; a module may import its own layer and the ones below, never one above.
 LAYERS: list[tuple[str, ...]] = [
     ("unlearn", "errors", "registry", "runs", "envfile", "dist", "resolvers", "settings", "progress",
-     "stage_logger", "cuda_probe"),
+     "stage_logger", "csv_logger", "cuda_probe"),
     ("data",),
     ("models", "checkpoints"),
     ("stage_table",),

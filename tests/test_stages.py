@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import lightning as L
@@ -48,6 +49,8 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     directory = killed.directory("corrupted")
     assert (directory / "checkpoints" / "last.ckpt").exists()
     assert not (directory / "model.safetensors").exists()
+    before_kill = csv_rows(directory)
+    assert {row["epoch"] for row in before_kill} >= {"0", "1"}
 
     again, _ = make_runner(tmp_path / "b")
     resumed = again.get("corrupted")
@@ -55,6 +58,16 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     assert not (directory / "checkpoints").exists()  # finished: the resume point is gone
     for k in reference:
         torch.testing.assert_close(resumed.state[k], reference[k], rtol=0, atol=1e-6)
+    # The stage's log keeps the killed run's rows (Lightning's CSV logger deleted them) and goes on
+    # to the last epoch of the uninterrupted run.
+    after = csv_rows(directory)
+    assert after[:len(before_kill)] == before_kill
+    assert {row["epoch"] for row in after} == {row["epoch"] for row in csv_rows(full.directory("corrupted"))}
+
+
+def csv_rows(directory):
+    with open(directory / "logs" / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 def test_finished_stage_is_reused_not_retrained(tmp_path):

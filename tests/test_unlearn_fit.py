@@ -3,6 +3,7 @@ recipes, and resuming an interrupted fit to the weights of an uninterrupted one.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -120,11 +121,24 @@ def test_an_interrupted_fit_resumes_to_the_weights_of_an_uninterrupted_one(tmp_p
     with pytest.raises(Killed):
         run(tmp_path / "killed", 17)  # in epoch 4 (5 batches an epoch), after the epoch-3 checkpoint
     assert (tmp_path / "killed" / "fit0" / "checkpoints" / "last.ckpt").is_file()
+    before_kill = log_rows(tmp_path / "killed")
     torch.manual_seed(999)  # the rerun's own RNG state must not matter: the checkpoint's is restored
     resumed = run(tmp_path / "killed", None)
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
     assert not (tmp_path / "killed" / "fit0" / "checkpoints").exists()  # done: nothing left to resume
+    # The fit's log keeps the rows logged before the kill and ends where the uninterrupted one does.
+    after = log_rows(tmp_path / "killed")
+    assert before_kill and after[:len(before_kill)] == before_kill
+    assert after[-1]["step"] == log_rows(tmp_path / "whole")[-1]["step"]
+    # A fit that starts afresh in the same folder (nothing to resume) starts a new log.
+    run(tmp_path / "killed", None)
+    assert log_rows(tmp_path / "killed") == log_rows(tmp_path / "whole")
+
+
+def log_rows(directory: Path) -> list[dict[str, str]]:
+    with open(directory / "fit0" / "logs" / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 KILLED = {

@@ -20,9 +20,9 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 
 from unlearn.checkpoints import load_state, save_model
+from unlearn.csv_logger import ResumableCSVLogger
 from unlearn.cuda_probe import cheap_on_cpu
 from unlearn.dist import is_global_zero
 from unlearn.data.datamodule import CorruptionDataModule
@@ -171,9 +171,10 @@ class StageRunner:
         self.dm.use_split(split)
 
         last = directory / "checkpoints" / "last.ckpt"
+        resumed = last.exists()
         checkpoint = resume_checkpoint(last.parent, recipe)
         view = self.logger.view(directory.parent.name)
-        loggers = [CSVLogger(directory, name="logs", version="")] + ([view] if view is not None else [])
+        loggers = [ResumableCSVLogger(directory, name="logs", version="", keep=resumed)] + ([view] if view is not None else [])
         trainer = L.Trainer(
             **self.trainer_kwargs,
             use_distributed_sampler=False,  # the DataModule shards by rank itself (data/sampler.py)
@@ -186,7 +187,6 @@ class StageRunner:
             limit_val_batches=0,
         )
         cheap_on_cpu(trainer)
-        resumed = last.exists()
         start = time.perf_counter()
         trainer.fit(module, datamodule=self.dm, ckpt_path=str(last) if resumed else None)
         seconds = time.perf_counter() - start

@@ -15,10 +15,10 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import CSVLogger
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
+from unlearn.csv_logger import ResumableCSVLogger
 from unlearn.cuda_probe import cheap_on_cpu
 from unlearn.models.recipe import Recipe, make_optimizer
 from unlearn.models.schedule import make_scheduler
@@ -142,12 +142,12 @@ def run_passes(place: FitPlace, net: nn.Module, passes: Sequence[Pass], recipe: 
     loggers: list[Any] = []
     last = None
     if directory is not None:
-        loggers.append(CSVLogger(directory, name="logs", version=""))
         # The rows of an epoch are drawn when it starts, so a fit resumes at epoch boundaries only.
         checkpoint = resume_checkpoint(directory / "checkpoints", recipe, mid_epoch=False) if resumable else None
         if checkpoint is not None:
             callbacks.append(checkpoint)
             last = directory / "checkpoints" / "last.ckpt"
+        loggers.append(ResumableCSVLogger(directory, name="logs", version="", keep=bool(last and last.exists())))
     if place.view is not None:
         loggers.append(place.view)
     if place.trainer_kwargs.get("enable_progress_bar", True):
