@@ -47,14 +47,20 @@ def compose_all(sweeps: list[str], extra: list[str], script: str = "correct") ->
     return jobs
 
 
-def run_sweeps(cmds: list[list[str]], out: Path, jobs: int) -> None:
+def run_sweeps(cmds: list[list[str]], out: Path, jobs: int) -> list[str]:
     """One sweep after another, or ``jobs`` at a time: side by side, each gets its share of the cores
-    (oversubscribed threads make small-model steps several times slower) and a log file of its own."""
+    (oversubscribed threads make small-model steps several times slower) and a log file of its own.
+
+    A sweep that fails does not stop the others (a night's sweeps should not end with the first
+    crash): returns the failed ones, each named with its exit status and log."""
     if jobs == 1:
-        for cmd in cmds:
+        failed = []
+        for i, cmd in enumerate(cmds):
             print("+", " ".join(cmd[1:]), flush=True)
-            subprocess.run(cmd, check=True)
-        return
+            code = subprocess.run(cmd).returncode
+            if code:
+                failed.append(f"sweep {i} (exit {code}, its console above)")
+        return failed
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
     out.mkdir(parents=True, exist_ok=True)
     pending, running, failed = list(enumerate(cmds)), [], []
@@ -70,8 +76,7 @@ def run_sweeps(cmds: list[list[str]], out: Path, jobs: int) -> None:
             job[2].close()
             if job[1].returncode:
                 failed.append(f"sweep {job[0]} (exit {job[1].returncode}, log {out / f'{job[0]}.log'})")
-    if failed:
-        sys.exit("error: " + "; ".join(failed))
+    return sorted(failed)
 
 
 def main() -> None:
@@ -108,14 +113,24 @@ def main() -> None:
         sys.exit(f"error: --jobs={args.jobs} is not allowed; allowed: a positive number of sweeps at a time")
     cmds = [[sys.executable, str(REPO / f"{script}.py"), "-m", *sweep.split(), *args.overrides,
              f"hydra.sweep.dir={out}/{i}"] for i, sweep in enumerate(sweeps)]
-    run_sweeps(cmds, out, args.jobs)
-    paths = write_table(out, f"{args.table}: {spec['title']}" + (" (CPU twin, digits)" if args.cpu else ""))
+    failed = run_sweeps(cmds, out, args.jobs)
+    title = f"{args.table}: {spec['title']}" + (" (CPU twin, digits)" if args.cpu else "")
+    if failed:
+        title += f" (incomplete: {len(failed)} of {len(cmds)} sweeps failed)"
+    try:
+        paths = write_table(out, title)
+    except FileNotFoundError:
+        if not failed:
+            raise
+        sys.exit("error: " + "; ".join(failed) + f"; no job finished, so no table under {out}")
     print(paths["md"].read_text())
     print("written:", paths["md"], paths["csv"], *paths["plots"])
     if args.wandb:
         from unlearn.app.tradeoff_plot import log_to_wandb
 
         log_to_wandb(paths["plots"], paths["md"], name)
+    if failed:  # the table above holds the jobs that finished; the exit status says it is not whole
+        sys.exit("error: " + "; ".join(failed) + f"; {paths['md']} holds the jobs that finished")
 
 
 if __name__ == "__main__":

@@ -207,3 +207,44 @@ def test_tradeoff_figures_one_per_request_with_seeds_averaged(tmp_path):
     assert [p.name for p in paths] == ["tradeoff_fashion_mnist_random10.png"] and paths[0].stat().st_size > 10_000
     with pytest.raises(FileExistsError):
         plot_tradeoffs(runs, tmp_path)
+
+
+def _run_py():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("multirun_run", REPO / "multirun" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_failed_sweep_does_not_stop_the_others(tmp_path, jobs):
+    import sys
+
+    run = _run_py()
+    marker = tmp_path / "third_ran"
+    cmds = [[sys.executable, "-c", "pass"], [sys.executable, "-c", "raise SystemExit(3)"],
+            [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]]
+    failed = run.run_sweeps(cmds, tmp_path / "out", jobs)
+    assert len(failed) == 1 and failed[0].startswith("sweep 1 (exit 3") and marker.exists()
+
+
+def test_run_py_writes_the_table_of_the_finished_sweeps_and_exits_nonzero(tiny_sweep, tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    run = _run_py()
+
+    def one_finished_one_failed(cmds, out, jobs):
+        shutil.copytree(tiny_sweep, out / "0")
+        return [f"sweep 1 (exit 1, log {out / '1.log'})"]
+
+    monkeypatch.setattr(run, "run_sweeps", one_finished_one_failed)
+    monkeypatch.setenv("UNLEARN_ROOT", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["run.py", "cuts/table2", "--cpu", "logger=none"])
+    with pytest.raises(SystemExit, match=r"sweep 1 \(exit 1.*holds the jobs that finished"):
+        run.main()
+    (table,) = (tmp_path / "outputs" / "multirun" / "cuts_table2_cpu").glob("*/table.md")
+    text = table.read_text()
+    assert "incomplete: 1 of 1 sweeps failed" in text and "| sn40 |" in text  # cuts/table2 --cpu: one sweep
