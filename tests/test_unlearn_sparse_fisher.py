@@ -254,9 +254,10 @@ def test_ntk_end_to_end_moves_forget_accuracy_toward_retrain(shared_root):
 
 
 @slow
-def test_ntk_too_large_is_refused_in_one_line(shared_root):
+def test_ntk_too_large_is_refused_in_one_line_before_anything_trains(tmp_path):
     proc = run_cli("correct.py", "method=ntk", "forget=random10", *SMALL, "method.max_bytes=1000",
-                   "logger=none", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", root=shared_root)
+                   "logger=none", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", root=tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "parameters" in lines[0] and "samples" in lines[0] and "max_retain" in lines[0]
+    assert not list(tmp_path.rglob("model.safetensors")), "the original or the retrain trained before the refusal"

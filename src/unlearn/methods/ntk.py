@@ -38,8 +38,9 @@ from unlearn.errors import ConfigError
 from unlearn.registry import METHODS
 from unlearn.unlearning.fit import sample_rows
 from unlearn.unlearning.jacobians import grad_params, per_sample_jacobians
+from unlearn.method import Stage
 from unlearn.unlearning.method import UnlearnMethod
-from unlearn.unlearning.request import ForgetData
+from unlearn.unlearning.request import ForgetData, condensing
 from unlearn.eval.evalset import take
 
 COLUMN_BYTES = 256 * 2**20  # float64 column block of G used at a time
@@ -76,6 +77,29 @@ class NTK(UnlearnMethod):
         self.max_bytes = int(max_bytes)
         self.scale = float("nan")
 
+    def stages(self, ctx: RunContext) -> list[Stage]:
+        """Refuse a Jacobian that cannot fit before the original and the retrain train (minutes), not
+        after. The retain count is known here only without a condensed set (a condenser decides its
+        size later), so a condensed run is checked on its forget set alone now and on its real sizes
+        in ``unlearn``."""
+        stages = super().stages(ctx)
+        n_f, n_r = int(ctx.dm.forget_rows().numel()), 0
+        if not condensing(ctx) and not ctx.condensed_path:
+            n_r = len(ctx.dm.retain_split().data)
+            n_r = min(n_r, self.max_retain) if self.max_retain is not None else n_r
+        count = sum(p.numel() for p in grad_params(ctx.build_net()).values())
+        self._check_bytes(count, n_r, n_f, ctx.dm.num_classes)
+        return stages
+
+    def _check_bytes(self, count: int, n_r: int, n_f: int, classes: int) -> None:
+        need = 4 * count * (n_r + n_f) * classes
+        if need > self.max_bytes:
+            raise ConfigError(
+                f"ntk: the per-sample Jacobian needs 4 B x {count:,} parameters x {n_r + n_f:,} samples "
+                f"({n_r:,} retain + {n_f:,} forget) x {classes} classes = {_fmt_bytes(need)}, over "
+                f"method.max_bytes={self.max_bytes:,} ({_fmt_bytes(self.max_bytes)}); use a smaller arch "
+                f"(e.g. arch=mlp arch.net.hidden=[64]) or a lower method.max_retain (now {self.max_retain})")
+
     def unlearn(self, net: nn.Module, data: ForgetData, ctx: RunContext) -> nn.Module:
         gen = torch.Generator().manual_seed(ctx.seed)
         rows = torch.arange(data.train_y.numel())
@@ -90,13 +114,7 @@ class NTK(UnlearnMethod):
         net.eval()
         with torch.no_grad():
             classes = net(xf[:1].to(device)).shape[1]
-        need = 4 * count * (n_r + n_f) * classes
-        if need > self.max_bytes:
-            raise ConfigError(
-                f"ntk: the per-sample Jacobian needs 4 B x {count:,} parameters x {n_r + n_f:,} samples "
-                f"({n_r:,} retain + {n_f:,} forget) x {classes} classes = {_fmt_bytes(need)}, over "
-                f"method.max_bytes={self.max_bytes:,} ({_fmt_bytes(self.max_bytes)}); use a smaller arch "
-                f"(e.g. arch=mlp arch.net.hidden=[64]) or a lower method.max_retain (now {self.max_retain})")
+        self._check_bytes(count, n_r, n_f, classes)
 
         x = torch.cat([xr.to(device), xf.to(device)])
         y = torch.cat([yr.to(device), yf.to(device)])
