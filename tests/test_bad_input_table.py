@@ -55,6 +55,9 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("method.knn_k=-1",), ("method.knn_k=-1", "a positive number of neighbours")),  # once a traceback after training
     (("method.coverage=0",), ("method.coverage=0",)),
     (("method=l1_sparse", "forget=random10", "method.alpha=-1"), ("method.alpha=-1", "an L1 weight >= 0")),
+    # a method's recipe keys, named as the user typed them (not the recipe's max_epochs)
+    (("method=scrub", "forget=random10", "method.epochs=0"), ("method.epochs=0", "a positive number of epochs")),
+    ((*UNLEARN, "method.batch_size=0"), ("method.batch_size=0", "a positive number of images")),
     (("trainer.devices=0",), ("trainer.devices=0", "a positive count")),
     (("trainer.devices=[]",), ("trainer.devices=[]", "a list of device indices")),
     (("trainer.precision=bogus",), ("trainer.precision='bogus'", "bf16-mixed")),

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearn.context import RunContext
-from unlearn.models.recipe import Recipe
+from unlearn.models.recipe import method_recipe
 from unlearn.registry import METHODS
 from unlearn.unlearning.fit import fit
 from unlearn.unlearning.matching import matching_term
@@ -29,8 +29,8 @@ class AAMU(UnlearnMethod):
 
     def __init__(self, epochs: int = 1, lr: float = 2.4e-4, batch_size: int = 64, weight: float = 34.0,
                  k: float = 2.0, sample_factor: int = 4, sigma: float = 1.0, l1: float = 0.0) -> None:
-        self.recipe = Recipe(max_epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), optimizer="adam",
-                             weight_decay=0.0)
+        self.recipe = method_recipe(max_epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
+                                    optimizer="adam", weight_decay=0.0)
         self.weight, self.k, self.sigma, self.l1 = float(weight), float(k), float(sigma), float(l1)
         self.sample = int(sample_factor) * int(batch_size)
 

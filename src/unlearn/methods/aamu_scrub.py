@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from unlearn.context import RunContext
 from unlearn.methods.scrub import SCRUB
-from unlearn.models.recipe import Recipe
+from unlearn.models.recipe import Recipe, method_recipe
 from unlearn.registry import METHODS
 from unlearn.unlearning.fit_spec import StepLoss
 from unlearn.unlearning.matching import matching_term
@@ -35,8 +35,8 @@ class ASCRUB(SCRUB):
 
     def recipe(self) -> Recipe:
         """A-AMU's optimiser: Adam, no weight decay, no schedule (a cosine whose floor is the lr is flat)."""
-        return Recipe(max_epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, optimizer="adam",
-                      weight_decay=0.0, eta_min=self.lr)
+        return method_recipe(max_epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, optimizer="adam",
+                             weight_decay=0.0, eta_min=self.lr)
 
     def min_loss(self, teacher: nn.Module, data: ForgetData,
                  ctx: RunContext) -> tuple[StepLoss, list[torch.Generator]]:

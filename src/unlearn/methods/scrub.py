@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unlearn.context import RunContext
-from unlearn.models.recipe import Recipe
+from unlearn.models.recipe import Recipe, method_recipe
 from unlearn.registry import METHODS
 from unlearn.unlearning.fit import fit_passes
 from unlearn.unlearning.fit_spec import Pass, StepLoss
@@ -42,11 +42,13 @@ class SCRUB(UnlearnMethod):
         self.alpha, self.gamma, self.beta, self.T = float(alpha), float(gamma), float(beta), float(temperature)
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
         self.batch_size, self.forget_batch_size = int(batch_size), int(forget_batch_size)
+        self.recipe()  # built again when the fit runs; built now so a bad key is refused before any training
 
     def recipe(self) -> Recipe:
         """One SGD optimiser for both passes, the per-epoch warm-up (from lr / W) + cosine."""
-        return Recipe(max_epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, optimizer="sgd",
-                      momentum=self.momentum, weight_decay=self.weight_decay, warmup=self.warmup, warmup_offset=1)
+        return method_recipe(max_epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, optimizer="sgd",
+                             momentum=self.momentum, weight_decay=self.weight_decay, warmup=self.warmup,
+                             warmup_offset=1)
 
     def min_loss(self, teacher: nn.Module, data: ForgetData,
                  ctx: RunContext) -> tuple[StepLoss, list[torch.Generator]]:

@@ -61,6 +61,25 @@ class Recipe:
             raise bad_value("warmup_offset", self.warmup_offset, "0 (warm-up from lr 0) or 1 (from lr / warmup)")
 
 
+# A method's config key for each recipe field it sets under another name (method.epochs).
+METHOD_KEYS = {"max_epochs": "epochs"}
+
+
+def method_recipe(**fields: object) -> Recipe:
+    """An unlearning method's recipe, from its own keys: a bad value is refused under the key the
+    user typed (``method.epochs=0``), not the recipe field it fills (``max_epochs=0``)."""
+    from unlearn.errors import ConfigError
+
+    try:
+        return Recipe(**fields)  # type: ignore[arg-type]
+    except ConfigError as err:
+        # bad_value's messages start with "<field>=<value>".
+        name, sep, rest = str(err).partition("=")
+        if sep and name in fields:
+            raise ConfigError(f"method.{METHOD_KEYS.get(name, name)}={rest}") from None
+        raise
+
+
 def make_optimizer(params: list[torch.nn.Parameter], r: Recipe) -> torch.optim.Optimizer:
     if r.optimizer == "sgd":
         return torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)

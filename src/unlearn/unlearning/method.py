@@ -22,7 +22,7 @@ from torch import nn
 
 from unlearn.context import RunContext
 from unlearn.method import Method, MethodResult, Stage
-from unlearn.models.recipe import Recipe
+from unlearn.models.recipe import Recipe, method_recipe
 from unlearn.runs import cache_key
 from unlearn.unlearning.fit_spec import FitPlace, single_device
 from unlearn.unlearning.condensed_cache import PoolOnce
@@ -146,13 +146,13 @@ def recipe(epochs: int, lr: float, batch_size: int = 64, optimizer: str = "sgd",
            weight_decay: float = 5e-4, warmup: int = 0) -> Recipe:
     """A per-epoch warm-up + cosine recipe (``warmup`` 0: plain cosine), the baselines' schedule (spec 5.1):
     the reference's warm-up multiplies lr by (e + 1) / W, so the first epoch already trains at lr / W."""
-    return Recipe(max_epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), optimizer=optimizer,
-                  momentum=float(momentum), weight_decay=float(weight_decay), warmup=int(warmup), warmup_offset=1)
+    return method_recipe(max_epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), optimizer=optimizer,
+                         momentum=float(momentum), weight_decay=float(weight_decay), warmup=int(warmup), warmup_offset=1)
 
 
 def milestone_sgd(epochs: int, lr: float, batch_size: int, momentum: float, weight_decay: float,
                   milestones: list[int] | tuple[int, ...]) -> Recipe:
     """SGD with the reference's MultiStepLR (x0.1 at each milestone), no warm-up: the sparsity baselines'."""
-    return Recipe(max_epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), optimizer="sgd",
-                  momentum=float(momentum), weight_decay=float(weight_decay), warmup=0,
-                  milestones=[int(x) for x in milestones], gamma=0.1)
+    return method_recipe(max_epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), optimizer="sgd",
+                         momentum=float(momentum), weight_decay=float(weight_decay), warmup=0,
+                         milestones=[int(x) for x in milestones], gamma=0.1)

@@ -8,7 +8,7 @@ import copy
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unlearn.models.recipe import Recipe
+from unlearn.models.recipe import Recipe, method_recipe
 
 
 def kl_to_target(student_logits: Tensor, target_log_probs: Tensor, T: float) -> Tensor:
@@ -39,5 +39,5 @@ def frozen_copy(net: nn.Module) -> nn.Module:
 
 def constant_lr(epochs: int, lr: float, batch_size: int, momentum: float, weight_decay: float) -> Recipe:
     """SGD at a constant lr: a cosine whose floor (eta_min) is the lr itself is flat."""
-    return Recipe(max_epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), optimizer="sgd",
-                  momentum=float(momentum), weight_decay=float(weight_decay), eta_min=float(lr))
+    return method_recipe(max_epochs=int(epochs), lr=float(lr), batch_size=int(batch_size), optimizer="sgd",
+                         momentum=float(momentum), weight_decay=float(weight_decay), eta_min=float(lr))
