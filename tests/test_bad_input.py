@@ -120,12 +120,15 @@ EARLY = [
     (("method=aamu_cf", "forget=random10", "unlearn.rounds=0"), ["unlearn.rounds=0"]),
     (("method=aamu_cf", "forget=random10", "unlearn.unseen_fraction=2"), ["unlearn.unseen_fraction=2"]),
     (("eval_memory=gpu",), ["eval_memory='gpu'", "auto, host"]),
+    # read from open_clip's model-config files, without importing open_clip (once ~10 s to refuse)
+    (("arch=clip_vitb16", "arch.model=ViT-B-16-quickgelo"), ["arch.model='ViT-B-16-quickgelo'", "ViT-B-16-quickgelu"]),
 ]
 
 
 # Runs an entry point as ``python <script> ...`` would, then says whether Lightning was imported.
 PROBE = ("import runpy, sys\nsys.argv = sys.argv[1:]\ntry:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
-         "finally:\n    print('lightning imported:', 'lightning' in sys.modules)\n")
+         "finally:\n    print('lightning imported:', 'lightning' in sys.modules)\n"
+         "    print('open_clip imported:', 'open_clip' in sys.modules)\n")
 
 
 @pytest.mark.parametrize("overrides, words", EARLY, ids=[" ".join(o) for o, _ in EARLY])
@@ -139,7 +142,7 @@ def test_refused_before_any_work(tmp_path, overrides, words):
     for word in words:
         assert word in line, line
     assert proc.stderr.strip() == line  # exactly one line on stderr
-    assert "lightning imported: False" in proc.stdout, proc.stdout
+    assert "lightning imported: False" in proc.stdout and "open_clip imported: False" in proc.stdout, proc.stdout
     assert not (tmp_path / "outputs" / "artifacts").exists()
 
 

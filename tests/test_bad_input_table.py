@@ -48,6 +48,7 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     # values of the wrong type for a builder's key: its signature says what it takes
     (("arch.net.hidden=[256]",), ("arch.net.hidden=[256]", "an int (fc1's hidden)")),
     (("arch.net.hidden=wide",), ("arch.net.hidden='wide'", "an int")),
+    (("arch=clip_vitb16", "arch.model=ViT-L-14-quickgelo"), ("arch.model='ViT-L-14-quickgelo'", "ViT-L-14-quickgelu")),
     ((*UNLEARN, "condensation=blend", "condensation.momentum=fast"), ("condensation.momentum='fast'", "a number")),
     (("dataset.source.test_fraction=[1]",), ("dataset.source.test_fraction=[1]", "a number")),
     # alpha, devices, precision, unknown options
@@ -86,6 +87,7 @@ TRAIN_CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("dataset.heldout_fraction=1",), ("dataset.heldout_fraction=1", "[0, 1)")),
     (("dataset.num_workers=-2",), ("dataset.num_workers=-2",)),
     (("arch.net.hidden=wide",), ("arch.net.hidden='wide'", "an int")),
+    (("arch=clip_vitb16", "arch.model=ViT-L-14-quickgelo"), ("arch.model='ViT-L-14-quickgelo'", "ViT-L-14-quickgelu")),
     (("seed=4294967296",), ("seed=4294967296",)),
     (("trainer.devices=-3",), ("trainer.devices=-3",)),
     (("trainer.precision=8",), ("trainer.precision=8",)),

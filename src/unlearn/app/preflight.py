@@ -30,6 +30,18 @@ from unlearn.settings import UnlearnSettings
 from unlearn.stage_table import STAGES, TABLE
 
 
+def arch_preflight(net: DictConfig) -> None:
+    """An arch module may define ``preflight(net_node)``: what it can check before its weights and
+    libraries load (clip_vitb16: the open_clip model name, without importing open_clip)."""
+    import importlib
+
+    target = net.get("_target_")
+    if isinstance(target, str) and "." in target:
+        hook = getattr(importlib.import_module(target.rsplit(".", 1)[0]), "preflight", None)
+        if callable(hook):
+            hook(net)
+
+
 def check(cfg: DictConfig) -> None:
     """Refuse, in one line, the first value of ``cfg`` that cannot work (``UnlearnError``)."""
     task = cfg.get("task")
@@ -52,6 +64,7 @@ def check(cfg: DictConfig) -> None:
         build.build("forget", forget).check_classes(source.num_classes)
     if cfg.get("arch") is not None:
         check_types("arch.net", cfg.arch.net, skip=build.INJECTED)
+        arch_preflight(cfg.arch.net)
     budget = cfg.get("condense_seconds")  # condense.py's budget for DM / IDM / GM (condensation.max_seconds)
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
         raise bad_value("condense_seconds", budget, "a positive number of seconds, or null (no budget)")

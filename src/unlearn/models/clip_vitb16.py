@@ -40,6 +40,27 @@ class ZeroShotHead(nn.Linear):
         return super().forward(F.normalize(features, dim=-1))
 
 
+def preflight(net: Mapping[str, Any]) -> None:
+    """The start-up check's look at ``arch.model``: open_clip's model names are the files in its
+    ``model_configs`` folder, read here without importing open_clip, whose import alone (~8 s)
+    came before an unknown name's refusal. Schema names (``hf-hub:``, ``local-dir:``) and the
+    QuickGELU rule need open_clip itself and are checked when the net is built."""
+    import difflib
+    import importlib.util
+    from pathlib import Path
+
+    model = net.get("model")
+    spec = importlib.util.find_spec("open_clip")
+    if not isinstance(model, str) or ":" in model or spec is None or not spec.submodule_search_locations:
+        return
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model_configs"
+    names = sorted(f.stem for f in folder.glob("*.json"))
+    if names and model not in names:
+        close = difflib.get_close_matches(model, names, n=3)
+        raise bad_value("arch.model", model, "an open_clip model name (open_clip.list_models())"
+                        + (f", e.g. {', '.join(close)}" if close else ""))
+
+
 def _config(model: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     import open_clip
 
