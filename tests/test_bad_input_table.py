@@ -98,6 +98,7 @@ CONDENSE_CASES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("ipc=0",), ("ipc=0",)),
     (("condensation=dm", "ipc=-1"), ("ipc=-1",)),
     (("condensation=dm", "condense_seconds=0"), ("condense_seconds=0", "a positive number of seconds")),
+    (("condensation=dm", "checkpoint_seconds=-1"), ("checkpoint_seconds=-1", "a number of seconds >= 0")),
     (("condensation=gm", "condensation.momentum=fast"), ("condensation.momentum='fast'", "a number")),
     (("ipc=abc",), ("ipc='abc'",)),
     (("forget=random10", "forget.fraction=1.5"), ("forget.fraction=1.5",)),

@@ -249,3 +249,49 @@ def test_a_wall_clock_budget_stops_after_the_iteration_that_spends_it(pool, name
 def test_a_budget_that_is_not_positive_is_refused():
     with pytest.raises(ConfigError, match=r"condensation.max_seconds=0.*positive number of seconds"):
         DistributionMatching(ipc=2, max_seconds=0)
+
+
+class Killed(Exception):
+    """Stands for a kill right after a resume point was written."""
+
+
+@pytest.mark.parametrize("name", ["dm", "idm", "gm"])
+def test_a_killed_build_resumes_to_the_pixels_of_an_uninterrupted_one(pool, name, tmp_path, monkeypatch):
+    from unlearn.condense.synthetic import ResumePoint, SyntheticCondenser
+
+    length = {"iterations": 5} if name != "gm" else {"iterations": 4}
+    whole = _make(name, seed=3, **length).condense(pool)
+
+    save = SyntheticCondenser._save
+    writes = []
+
+    def save_then_die(self, next_it, *args):
+        save(self, next_it, *args)
+        writes.append(next_it)
+        if next_it == 2:
+            raise Killed
+
+    monkeypatch.setattr(SyntheticCondenser, "_save", save_then_die)
+    killed = _make(name, seed=3, **length)
+    killed.resume = ResumePoint(tmp_path, every_seconds=0.0)  # a resume point every iteration
+    with pytest.raises(Killed):
+        killed.condense(pool)
+    again = _make(name, seed=3, **length)  # a new process: nothing carried over but the folder
+    again.resume = ResumePoint(tmp_path, every_seconds=0.0)
+    resumed = again.condense(pool)
+    assert writes[:2] == [1, 2] and writes[2] == 3  # the second run went on from iteration 2
+    assert torch.equal(resumed.images, whole.images)
+    assert resumed.meta["history"] == pytest.approx(whole.meta["history"], rel=0, abs=0)
+    assert resumed.meta["iterations"] == whole.meta["iterations"] and resumed.meta["seconds_before_resume"] > 0
+
+
+def test_a_resume_point_of_another_build_is_refused(pool, tmp_path):
+    from unlearn.condense.synthetic import ResumePoint
+
+    dm = _make("dm", ipc=2)
+    dm.resume = ResumePoint(tmp_path, every_seconds=0.0)
+    dm.condense(pool)  # leaves its last resume point (the caller drops it once the set is stored)
+    other = _make("dm", ipc=3)
+    other.resume = ResumePoint(tmp_path, every_seconds=0.0)
+    with pytest.raises(ValueError, match="resume point of another build"):
+        other.condense(pool)

@@ -99,7 +99,8 @@ def test_a_condensation_sweep_aggregates_into_a_table(tmp_path):
 
 def test_condense_killed_in_its_build_and_in_its_evaluation_ends_as_an_uninterrupted_run(tmp_path: Path):
     """``kill -9`` during the build, the same command, ``kill -9`` during the evaluation, the same command:
-    the metrics of one uninterrupted run; the finished build is reused, not repeated."""
+    the metrics of one uninterrupted run; the killed build goes on from its resume point, and the
+    finished build is reused, not repeated."""
     import os
     import signal
     import subprocess
@@ -109,7 +110,7 @@ def test_condense_killed_in_its_build_and_in_its_evaluation_ends_as_an_uninterru
     from conftest import REPO
 
     args = ["condense.py", *QUIET, "condensation=dm", "ipc=2", "condensation.iterations=60", "evaluate.epochs=400",
-            "evaluate.random_baseline=false", "trainer.enable_progress_bar=false"]
+            "evaluate.random_baseline=false", "trainer.enable_progress_bar=false", "checkpoint_seconds=0"]
 
     def env(root: Path) -> dict[str, str]:
         return {**os.environ, "UNLEARN_ROOT": str(root), "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
@@ -130,7 +131,7 @@ def test_condense_killed_in_its_build_and_in_its_evaluation_ends_as_an_uninterru
     root = tmp_path / "killed"
     root.mkdir()
     store = root / "outputs" / "artifacts" / "condense" / "dm"
-    kill_when(root, lambda: list(store.glob("*/.lock")))  # building: locked, nothing stored yet
+    kill_when(root, lambda: list(store.glob("*/build.ckpt")))  # building: a resume point, nothing stored yet
     assert not list(store.glob("*/condensed.safetensors"))
     kill_when(root, lambda: list(store.glob("*/condensed.json")))  # built; evaluating
     assert not list((root / "outputs" / "condense").rglob("metrics.json"))
@@ -141,3 +142,6 @@ def test_condense_killed_in_its_build_and_in_its_evaluation_ends_as_an_uninterru
     same = {k for k in a if not k.startswith("seconds")}
     assert {k: b[k] for k in same} == {k: a[k] for k in same}
     assert len(list(store.glob("*/condensed.safetensors"))) == 1  # built once, reused by the rerun
+    (meta,) = store.glob("*/condensed.json")
+    assert json.loads(meta.read_text())["seconds_before_resume"] > 0  # the second run went on from the first's
+    assert not list(store.glob("*/build.ckpt"))  # stored: nothing left to resume

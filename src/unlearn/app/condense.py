@@ -27,6 +27,7 @@ from unlearn.app.console import import_lightning
 from unlearn.app.report import table, write_metrics
 from unlearn.condense import CondensedSet, Condenser, Pool, store
 from unlearn.condense.random import random_rows
+from unlearn.condense.synthetic import ResumePoint
 from unlearn.data.forget import ForgetRequest
 from unlearn.data.imageset import ImageSet
 from unlearn.data.sources import Source
@@ -121,11 +122,14 @@ def _built(cfg: DictConfig, pool: Pool, forget: torch.Tensor, meta: dict[str, An
         t0 = time.perf_counter()
         condenser.prepare(pool)
         seconds = {"seconds_cluster": time.perf_counter() - t0}
+        # DM / IDM / GM keep a resume point there while they build.
+        condenser.resume = ResumePoint(directory, float(cfg.get("checkpoint_seconds", 60.0)))
         t1 = time.perf_counter()
         cset = condenser.condense(pool, forget)
-        seconds["seconds_build"] = time.perf_counter() - t1
+        seconds["seconds_build"] = time.perf_counter() - t1 + float(cset.meta.get("seconds_before_resume", 0.0))
         cset.meta.update(meta, **seconds)
         store.save(cset, directory)
+        store.drop_resume_point(directory)
         return cset
 
 

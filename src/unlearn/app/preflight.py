@@ -68,6 +68,9 @@ def check(cfg: DictConfig) -> None:
     budget = cfg.get("condense_seconds")  # condense.py's budget for DM / IDM / GM (condensation.max_seconds)
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
         raise bad_value("condense_seconds", budget, "a positive number of seconds, or null (no budget)")
+    every = cfg.get("checkpoint_seconds")  # condense.py: how often a DM / IDM / GM build saves its resume point
+    if every is not None and (isinstance(every, bool) or not isinstance(every, (int, float)) or every < 0):
+        raise bad_value("checkpoint_seconds", every, "a number of seconds >= 0 (0: after every iteration)")
     condenser = None
     node = cfg.get("condensation")
     if node is not None and (task == "condense" or forget is not None):

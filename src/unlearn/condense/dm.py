@@ -29,7 +29,7 @@ class DistributionMatching(SyntheticCondenser):
     def optimise(self, syn: SyntheticSet, pool: Pool) -> list[float]:
         opt = self.image_optimizer(syn)
         losses: list[torch.Tensor] = []
-        for it in self.steps():
+        for it in self.steps(syn, opt, losses):
             net = self.random_net(pool, derive_seed(self.seed, NET, it))
             net.train()  # instance norm: the mode changes nothing, kept as the spec states it
             net.requires_grad_(False)

@@ -84,7 +84,7 @@ class GradientMatching(SyntheticCondenser):
     def optimise(self, syn: SyntheticSet, pool: Pool) -> list[float]:
         opt = self.image_optimizer(syn)
         losses: list[torch.Tensor] = []
-        for it in self.steps():
+        for it in self.steps(syn, opt, losses):
             net = self.random_net(pool, derive_seed(self.seed, NET, it))
             net.train()
             net_opt = torch.optim.SGD(net.parameters(), lr=self.lr_net)

@@ -52,7 +52,7 @@ class ImprovedDistributionMatching(SyntheticCondenser):
         opt = self.image_optimizer(syn)
         sizes = syn.sizes
         losses: list[torch.Tensor] = []
-        for it in self.steps():
+        for it in self.steps(syn, opt, losses):
             seeds = [derive_seed(self.seed, AUGMENT, it, c) for c, _, _ in syn.groups]
             # One DSA draw per class and iteration, shared by the real and synthetic side and by every net.
             reals = [self.augment(syn.real_batch(k, self.batch_real), s) for k, s in enumerate(seeds)]

@@ -21,6 +21,7 @@ from unlearn.errors import ConfigError, DataUnavailableError, one_line
 
 TENSORS = "condensed.safetensors"
 META = "condensed.json"
+RESUME = "build.ckpt"  # a pixel-learning build's resume point (condense/synthetic.py), gone once the set is saved
 
 
 def save(cset: CondensedSet, directory: Path) -> Path:
@@ -40,6 +41,11 @@ def save(cset: CondensedSet, directory: Path) -> Path:
     tmp.write_text(json.dumps(cset.meta, indent=2, default=float) + "\n")
     os.replace(tmp, directory / META)
     return directory
+
+
+def drop_resume_point(directory: Path) -> None:
+    """The set is saved: a build's resume point (condense/synthetic.py) has nothing left to resume."""
+    (Path(directory) / RESUME).unlink(missing_ok=True)
 
 
 def rows_digest(rows: torch.Tensor) -> str:

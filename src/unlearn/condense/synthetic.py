@@ -8,15 +8,24 @@ method only writes its optimisation loop. Spec blend_aamu §6.
 
 Every random choice draws from a seed derived from ``(self.seed, purpose, counters...)``, so a
 run is reproducible, two purposes never share a stream, and the global RNG is left alone.
+
+The paper lengths take from minutes on a GPU to hours on a CPU, so a build given a ``ResumePoint``
+(its artifact folder) saves its state there about once a minute: the pixels, the image optimiser,
+the real-batch sampler's stream, the losses so far and the seconds spent. A killed build run again
+goes on from there and ends with the pixels of an uninterrupted one; a wall-clock budget counts the
+seconds spent before the kill too. The iteration's random net and DSA draws are derived from its
+index, and IDM's fixed nets from the seed, so nothing else needs saving.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +34,7 @@ from torch import Tensor
 
 from unlearn.condense.base import CondensedSet, Condenser, Pool
 from unlearn.condense.dsa import DEFAULT_STRATEGY, DSA
+from unlearn.condense.store import RESUME
 from unlearn.errors import bad_value
 
 log = logging.getLogger("unlearn")
@@ -54,6 +64,8 @@ class SyntheticSet:
     sources: Tensor
     groups: list[tuple[int, int, int]]
     sampler: torch.Generator
+    # Seconds a killed build of this set spent before this run resumed it.
+    seconds_before: float = 0.0
 
     def real_batch(self, k: int, size: int) -> Tensor:
         """Up to ``size`` random real images of group ``k`` (all of them when the class is smaller)."""
@@ -108,6 +120,14 @@ def init_from_real(pool: Pool, ipc: int, seed: int, device: torch.device) -> Syn
     return SyntheticSet(real, real_rows, images, labels, pool.index.cpu()[init], groups, sampler)
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a build keeps its resume point (the set's artifact folder) and how often it writes it."""
+
+    folder: Path
+    every_seconds: float = 60.0
+
+
 def history(losses: list[Tensor]) -> list[float]:
     """Each iteration's loss as floats, read from the device once at the end (none ran: empty)."""
     return torch.stack(losses).cpu().tolist() if losses else []
@@ -141,21 +161,61 @@ class SyntheticCondenser(Condenser):
     def augment(self, x: Tensor, seed: int, siamese: bool = True) -> Tensor:
         return x if self.augmenter is None else self.augmenter(x, seed, siamese=siamese)
 
-    def steps(self) -> Iterator[int]:
+    # Set by the caller (None: no resume point). Not a setting: it does not change the set, and a
+    # condenser's plain-valued attributes are what key its stored set.
+    resume: ResumePoint | None = None
+
+    def steps(self, syn: SyntheticSet, opt: torch.optim.Optimizer, losses: list[Tensor]) -> Iterator[int]:
         """The iteration indices of ``optimise``: all ``iterations`` of them, or, with ``max_seconds``, up
         to the one that spends the budget. A wall-clock budget is how one gives DM / IDM / GM the same
         time on machines of different speed; the run is then reproducible only up to where it stopped,
         which ``meta["iterations"]`` records. On a GPU each check waits for the queued work, so the
-        time counted is the work done, not the work launched."""
-        start = time.perf_counter()
-        for it in range(self.iterations):
+        time counted is the work done, not the work launched. With a ``resume`` point the loop starts
+        where a killed run's last save left ``syn``, ``opt`` and ``losses``, and saves them as it goes."""
+        first, syn.seconds_before = self._restore(syn, opt, losses)
+        start = time.perf_counter() - syn.seconds_before
+        saved = time.perf_counter()
+        for it in range(first, self.iterations):
             yield it
-            if self.max_seconds is None:
-                continue
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            if time.perf_counter() - start >= self.max_seconds:
-                return
+            if self.max_seconds is not None:
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                if time.perf_counter() - start >= self.max_seconds:
+                    return
+            # When to save is read without waiting for the GPU; what is saved (and the seconds) after.
+            if self.resume is not None and it + 1 < self.iterations and \
+                    time.perf_counter() - saved >= self.resume.every_seconds:
+                self._save(it + 1, start, syn, opt, losses)
+                saved = time.perf_counter()
+
+    def _save(self, next_it: int, start: float, syn: SyntheticSet, opt: torch.optim.Optimizer,
+              losses: list[Tensor]) -> None:
+        assert self.resume is not None
+        folder = self.resume.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        images = syn.images.detach().cpu()  # waits for the queued work
+        state = {"method": self.name, "next": next_it, "seconds": time.perf_counter() - start, "images": images,
+                 "optimizer": opt.state_dict(), "sampler": syn.sampler.get_state(), "losses": history(losses)}
+        tmp = folder / (RESUME + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, folder / RESUME)  # a kill mid-save leaves the last whole one
+
+    def _restore(self, syn: SyntheticSet, opt: torch.optim.Optimizer, losses: list[Tensor]) -> tuple[int, float]:
+        path = None if self.resume is None else self.resume.folder / RESUME
+        if path is None or not path.is_file():
+            return 0, 0.0
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("method") != self.name or tuple(state["images"].shape) != tuple(syn.images.shape):
+            raise ValueError(f"{path} is the resume point of another build ({state.get('method')!r}, "
+                             f"{tuple(state['images'].shape)}); this folder is keyed for {self.name!r}")
+        with torch.no_grad():
+            syn.images.copy_(state["images"].to(syn.images.device))
+        opt.load_state_dict(state["optimizer"])
+        syn.sampler.set_state(state["sampler"])
+        losses.extend(torch.tensor(x, device=syn.images.device) for x in state["losses"])
+        log.info("%s: resuming the build at iteration %d of %d (%.0f s spent before)",
+                 self.name, state["next"], self.iterations, state["seconds"])
+        return int(state["next"]), float(state["seconds"])
 
     def image_optimizer(self, syn: SyntheticSet) -> torch.optim.Optimizer:
         return torch.optim.SGD([syn.images], lr=self.lr, momentum=self.momentum)
@@ -174,6 +234,9 @@ class SyntheticCondenser(Condenser):
             "dsa": None if self.augmenter is None else self.augmenter.strategy,
             "per_class": syn.per_class(pool.num_classes),
             "history": history, **self.extra_meta(),
+            # Seconds a killed build had spent before this run resumed it (0: it ran in one go);
+            # the caller adds them to the build time it measures.
+            "seconds_before_resume": syn.seconds_before,
         }
         groups = [src.view(1) for src in syn.sources]
         return CondensedSet.from_groups(syn.images.detach(), syn.labels, groups, meta=meta)

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from unlearn.condense import CondensedSet, Pool, store
+from unlearn.condense.synthetic import ResumePoint
 from unlearn.context import RunContext
 from unlearn.eval.evalset import EvalSet, on_device
 from unlearn.runs import cache_key, locked
@@ -100,6 +101,7 @@ def _load(where: Path) -> CachedSet:
 def _build(ctx: RunContext, pool: PoolOnce, where: Path) -> CachedSet:
     rows = ctx.dm.forget_rows()  # every row forgotten so far: a cluster that ever held one stays residual
     prepared = pool()
+    ctx.condenser.resume = ResumePoint(where)  # DM / IDM / GM keep a resume point there while they build
     t1 = time.perf_counter()
     if ctx.ablation:
         from unlearn.condense.ablation import ablation_set
@@ -107,7 +109,8 @@ def _build(ctx: RunContext, pool: PoolOnce, where: Path) -> CachedSet:
         cset = ablation_set(ctx.condenser, prepared, rows, ctx.ablation)
     else:
         cset = ctx.condenser.condense(prepared, rows)
-    built = CachedSet(cset, time.perf_counter() - t1, pool.seconds)
+    before = float(cset.meta.get("seconds_before_resume", 0.0))
+    built = CachedSet(cset, time.perf_counter() - t1 + before, pool.seconds)
     cset.meta.update(seconds_build=built.seconds_build, seconds_cluster=built.seconds_cluster,
                      forget_rows=store.rows_digest(rows), train_images=len(ctx.dm.train.data))
     where.mkdir(parents=True, exist_ok=True)
@@ -120,4 +123,5 @@ def _build(ctx: RunContext, pool: PoolOnce, where: Path) -> CachedSet:
         save_file({"free": h.free.contiguous(), "residual": h.residual.contiguous()}, str(tmp))
         os.replace(tmp, where / HALVES)
     store.save(cset, where)
+    store.drop_resume_point(where)
     return built
