@@ -147,7 +147,9 @@ def run_passes(place: FitPlace, net: nn.Module, passes: Sequence[Pass], recipe: 
         if checkpoint is not None:
             callbacks.append(checkpoint)
             last = directory / "checkpoints" / "last.ckpt"
-        loggers.append(ResumableCSVLogger(directory, name="logs", version="", keep=bool(last and last.exists())))
+    resume = last is not None and last.exists()
+    if directory is not None:
+        loggers.append(ResumableCSVLogger(directory, name="logs", version="", keep=resume))
     if place.view is not None:
         loggers.append(place.view)
     if place.trainer_kwargs.get("enable_progress_bar", True):
@@ -166,7 +168,6 @@ def run_passes(place: FitPlace, net: nn.Module, passes: Sequence[Pass], recipe: 
         log_every_n_steps=1,
     )
     cheap_on_cpu(trainer)
-    resume = last is not None and last.exists()
     # Lightning keeps each module's mode, and a method's net arrives in eval mode (a copy of the
     # evaluated original): train it as the plain loop did (dropout, BatchNorm statistics).
     net.train()
